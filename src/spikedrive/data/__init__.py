@@ -1,0 +1,1 @@
+"""Data: event-camera formats, representations, the DVS simulator, datasets and generators."""

@@ -1,0 +1,1 @@
+"""Datasets reading the real on-disk layouts, and synthetic generators writing the real formats."""

@@ -1,0 +1,1 @@
+"""Event streams: readers and writers for the real camera formats, representations, simulator."""

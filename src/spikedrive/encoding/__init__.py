@@ -1,0 +1,5 @@
+"""Input coders: direct (repeat), Poisson (Bernoulli rate), latency (time to first spike)."""
+
+from .coders import DirectEncoder, LatencyEncoder, PoissonEncoder, direct_encode, latency_encode, poisson_encode
+
+__all__ = ["direct_encode", "poisson_encode", "latency_encode", "DirectEncoder", "PoissonEncoder", "LatencyEncoder"]

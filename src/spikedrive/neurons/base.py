@@ -1,0 +1,59 @@
+"""The common shell of every spiking neuron module."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .dispatch import BACKENDS
+
+__all__ = ["SpikingNeuron", "check_sequence"]
+
+
+def check_sequence(x: torch.Tensor, who: str) -> None:
+    """Raise a clear error unless ``x`` is a floating ``[T, B, ...]`` tensor."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{who}: expected a torch.Tensor of shape [T, B, ...], got {type(x).__name__}")
+    if x.dim() < 2:
+        raise ValueError(f"{who}: expected input of shape [T, B, ...], got shape {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise TypeError(f"{who}: expected a floating-point input, got {x.dtype}")
+
+
+class SpikingNeuron(nn.Module):
+    """Base class: a multi-step neuron ``[T, B, ...] -> [T, B, ...]``.
+
+    The membrane lives only inside one ``forward`` call, so there is nothing to reset between
+    batches. Streaming inference passes the state explicitly through :meth:`forward_with_state`.
+
+    Subclasses implement :meth:`_run` returning ``(spikes, final_membrane)``.
+    """
+
+    #: Key of this neuron's implementations in the dispatch table.
+    kind: str = ""
+
+    def __init__(self, backend: str = "auto") -> None:
+        super().__init__()
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        self.backend = backend
+
+    def _run(self, x: torch.Tensor, v_init: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Spikes ``[T, B, ...]`` for input current ``x`` ``[T, B, ...]``, starting from rest."""
+        check_sequence(x, type(self).__name__)
+        return self._run(x, None)[0]
+
+    def forward_with_state(
+        self, x: torch.Tensor, v_init: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Streaming form: ``(spikes [T, B, ...], membrane after the last step [B, ...])``,
+        starting from ``v_init`` (``[B, ...]``, rest if ``None``)."""
+        check_sequence(x, type(self).__name__)
+        if v_init is not None and v_init.shape != x.shape[1:]:
+            raise ValueError(
+                f"{type(self).__name__}: v_init must have shape {tuple(x.shape[1:])}, got {tuple(v_init.shape)}"
+            )
+        return self._run(x, v_init)

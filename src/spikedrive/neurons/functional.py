@@ -1,0 +1,141 @@
+"""Neuron dynamics as pure functions over a whole sequence ``[T, ...]``.
+
+These are the *reference* implementations: one plain Python loop over time, autograd through
+every step. They define what every neuron means; faster backends registered in
+:mod:`spikedrive.neurons.dispatch` must agree with them (spikes equal, gradients to float
+tolerance).
+
+Charge equations (``V`` the membrane after the previous step, ``X`` the input current):
+
+* LIF, ``decay_input=True``:  ``H = V + (X - (V - V_reset)) * inv_tau``
+* LIF, ``decay_input=False``: ``H = V - (V - V_reset) * inv_tau + X``
+  (with ``V_reset = 0`` and ``inv_tau = 1 - decay`` this is the "decay" form
+  ``H = decay * V + X`` of MA-SNN, TA-SNN, ASA-SNN)
+* IF: ``inv_tau = 0`` with ``decay_input=False``: ``H = V + X``
+
+Fire ``S = surrogate(H - V_th)``; reset hard ``V = H (1 - S) + V_reset S`` or, with
+``v_reset=None``, soft ``V = H - V_th S``. ``detach_reset`` cuts the gradient through ``S`` in the
+reset only.
+
+I-LIF (integer LIF, SpikeYOLO): ``H = beta V + X`` ("decay" charge) or ``H = V + (X - V) / tau``
+("tau" charge, the Gen1 variant); ``S = round(clamp(H, 0, D))`` (round half to even, as
+``torch.round``); soft reset ``V = H - S``; straight-through gradient 1 on ``[0, D]``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .surrogate import Surrogate
+
+__all__ = ["lif_reference", "ilif_reference", "quantize_integer", "expand_integer_spikes"]
+
+
+def lif_reference(
+    x: torch.Tensor,
+    *,
+    inv_tau: float | torch.Tensor,
+    v_threshold: float,
+    v_reset: float | None,
+    decay_input: bool,
+    detach_reset: bool,
+    surrogate: Surrogate,
+    v_init: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Multi-step LIF / IF over ``x`` of shape ``[T, ...]``.
+
+    Args:
+        x: input current, ``[T, ...]`` (any trailing shape).
+        inv_tau: ``1 / tau`` (a float, or a tensor broadcastable to ``x[0]`` for learnable tau);
+            ``0`` with ``decay_input=False`` gives the IF neuron.
+        v_threshold: firing threshold ``V_th``.
+        v_reset: hard-reset potential, or ``None`` for soft reset (subtract ``V_th``).
+        decay_input: whether the input is scaled by ``inv_tau`` (SpikingJelly's convention).
+        detach_reset: stop the gradient through the spike in the reset term.
+        surrogate: the spike function's surrogate gradient.
+        v_init: membrane at ``t = -1``, ``x[0]``'s shape; defaults to ``v_reset`` (or 0).
+
+    Returns:
+        ``(spikes [T, ...] in {0, 1}, final membrane [...])``.
+    """
+    rest = 0.0 if v_reset is None else v_reset
+    v = torch.full_like(x[0], rest) if v_init is None else v_init
+    spikes = []
+    for t in range(x.shape[0]):
+        if decay_input:
+            h = v + (x[t] - (v - rest)) * inv_tau
+        else:
+            h = v - (v - rest) * inv_tau + x[t]
+        s = surrogate(h - v_threshold)
+        s_reset = s.detach() if detach_reset else s
+        if v_reset is None:
+            v = h - v_threshold * s_reset
+        else:
+            v = h * (1.0 - s_reset) + v_reset * s_reset
+        spikes.append(s)
+    return torch.stack(spikes), v
+
+
+class _StraightThroughQuantize(torch.autograd.Function):
+    """``round(clamp(h, 0, D))`` forward; gradient 1 on ``[0, D]`` backward."""
+
+    @staticmethod
+    def forward(ctx, h: torch.Tensor, levels: int) -> torch.Tensor:  # type: ignore[override]
+        ctx.save_for_backward(h)
+        ctx.levels = levels
+        return torch.round(torch.clamp(h, 0, levels))
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor):  # type: ignore[override]
+        (h,) = ctx.saved_tensors
+        inside = (h >= 0) & (h <= ctx.levels)
+        return grad_out * inside.to(grad_out.dtype), None
+
+
+def quantize_integer(h: torch.Tensor, levels: int) -> torch.Tensor:
+    """I-LIF's spike function: integers ``round(clamp(h, 0, levels))``, straight-through on
+    ``[0, levels]``. Any shape; output in ``h``'s dtype."""
+    if not torch.is_grad_enabled() or not h.requires_grad:
+        return torch.round(torch.clamp(h, 0, levels))
+    return _StraightThroughQuantize.apply(h, levels)
+
+
+def ilif_reference(
+    x: torch.Tensor,
+    *,
+    levels: int,
+    beta: float,
+    charge: str = "decay",
+    tau: float = 2.0,
+    detach_reset: bool = True,
+    v_init: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Multi-step I-LIF over ``x`` ``[T, ...]``; returns ``(integer spikes [T, ...] in 0..levels,
+    final membrane [...])``. See the module docstring for the equations."""
+    v = torch.zeros_like(x[0]) if v_init is None else v_init
+    spikes = []
+    for t in range(x.shape[0]):
+        if charge == "decay":
+            h = beta * v + x[t]
+        elif charge == "tau":
+            h = v + (x[t] - v) / tau
+        else:
+            raise ValueError(f"ilif_reference: charge must be 'decay' or 'tau', got {charge!r}")
+        s = quantize_integer(h, levels)
+        v = h - (s.detach() if detach_reset else s)
+        spikes.append(s)
+    return torch.stack(spikes), v
+
+
+def expand_integer_spikes(s: torch.Tensor, levels: int) -> torch.Tensor:
+    """Integer spikes ``[T, B, ...]`` in ``0..levels`` → binary ``[T * levels, B, ...]``.
+
+    Each integer ``v`` becomes ``v`` ones followed by ``levels - v`` zeros (a thermometer code),
+    laid out time-major: virtual step ``t * levels + k`` holds ``s[t] > k``. Summing the
+    ``levels`` maps of one step gives back the integer, and the code commutes with max-pooling.
+    """
+    if s.dim() < 2:
+        raise ValueError(f"expand_integer_spikes: expected [T, B, ...], got shape {tuple(s.shape)}")
+    k = torch.arange(levels, device=s.device, dtype=s.dtype).view(1, levels, *([1] * (s.dim() - 1)))
+    binary = (s.unsqueeze(1) > k).to(s.dtype)  # [T, D, B, ...]
+    return binary.flatten(0, 1)

@@ -1,0 +1,76 @@
+"""I-LIF: the integer-valued LIF of SpikeYOLO (ECCV 2024)."""
+
+from __future__ import annotations
+
+import torch
+
+from .base import SpikingNeuron
+from .dispatch import resolve_kernel
+from .functional import expand_integer_spikes
+
+__all__ = ["ILIF"]
+
+
+class ILIF(SpikingNeuron):
+    """Integer LIF over ``[T, B, ...]``.
+
+    Training emits integers ``S = round(clamp(H, 0, D))`` with soft reset ``V = H - S`` and a
+    straight-through gradient on ``[0, D]``. After :meth:`to_spike_driven` the same dynamics run,
+    but each integer is expanded into ``D`` virtual time steps of binary spikes, so the output is
+    ``[T * D, B, ...]``; a synaptic layer that sums the ``D`` maps of each step (see
+    :class:`spikedrive.layers.Synapse` and :func:`spikedrive.to_spike_driven`) reproduces the
+    integer model exactly.
+
+    Args:
+        D: the largest integer (number of virtual time steps), ``>= 1``.
+        beta: membrane decay of the "decay" charge ``H = beta V + X`` (SpikeYOLO: 0.25).
+        charge: ``"decay"`` (``H = beta V + X``) or ``"tau"`` (``H = V + (X - V)/tau``, the Gen1
+            checkpoint's variant).
+        tau: time constant of the ``"tau"`` charge.
+        detach_reset: no gradient through the spike in the reset (the released code detaches).
+        backend: ``"auto" | "reference" | "cpu" | "triton"``.
+    """
+
+    kind = "ilif"
+
+    def __init__(
+        self,
+        D: int = 4,
+        beta: float = 0.25,
+        charge: str = "decay",
+        tau: float = 2.0,
+        detach_reset: bool = True,
+        backend: str = "auto",
+    ) -> None:
+        super().__init__(backend)
+        if not isinstance(D, int) or D < 1:
+            raise ValueError(f"ILIF: D must be an integer >= 1, got {D!r}")
+        if charge not in ("decay", "tau"):
+            raise ValueError(f"ILIF: charge must be 'decay' or 'tau', got {charge!r}")
+        self.D = D
+        self.beta = float(beta)
+        self.charge = charge
+        self.tau = float(tau)
+        self.detach_reset = detach_reset
+        self.spike_driven = False
+
+    def to_spike_driven(self, enabled: bool = True) -> "ILIF":
+        """Emit ``[T * D, B, ...]`` binary spikes (``enabled=True``) or integers (``False``)."""
+        self.spike_driven = enabled
+        return self
+
+    def _run(self, x: torch.Tensor, v_init: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        kernel = resolve_kernel(self.kind, self.backend, x)
+        s, v = kernel(
+            x, levels=self.D, beta=self.beta, charge=self.charge, tau=self.tau,
+            detach_reset=self.detach_reset, v_init=v_init,
+        )
+        if self.spike_driven:
+            s = expand_integer_spikes(s, self.D)
+        return s, v
+
+    def extra_repr(self) -> str:
+        return (
+            f"D={self.D}, beta={self.beta:g}, charge={self.charge!r}, detach_reset={self.detach_reset}, "
+            f"spike_driven={self.spike_driven}, backend={self.backend!r}"
+        )

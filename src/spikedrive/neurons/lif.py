@@ -1,0 +1,127 @@
+"""LIF, IF and parametric LIF neurons (binary spikes)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .base import SpikingNeuron
+from .dispatch import resolve_kernel
+from .surrogate import Sigmoid, Surrogate
+
+__all__ = ["LIF", "IF", "ParametricLIF"]
+
+
+class LIF(SpikingNeuron):
+    """Leaky integrate-and-fire neuron over ``[T, B, ...]``.
+
+    ``H = V + (X - (V - V_reset)) / tau`` (``decay_input=True``, SpikingJelly's form) or
+    ``H = V - (V - V_reset) / tau + X``; spike ``S = H >= V_th``; hard reset to ``v_reset`` or,
+    with ``v_reset=None``, soft reset ``V = H - V_th S``. See :mod:`spikedrive.neurons.functional`.
+
+    Args:
+        tau: membrane time constant in time steps (> 1 for a leak; ``tau=1`` forgets everything).
+        v_threshold: firing threshold.
+        v_reset: reset potential, or ``None`` for soft reset.
+        decay_input: scale the input by ``1/tau``.
+        detach_reset: no gradient through the spike in the reset.
+        surrogate: surrogate gradient object; ``None`` means ``Sigmoid(alpha=4.0)``.
+        backend: ``"auto" | "reference" | "cpu" | "triton"``.
+    """
+
+    kind = "lif"
+
+    def __init__(
+        self,
+        tau: float = 2.0,
+        v_threshold: float = 1.0,
+        v_reset: float | None = 0.0,
+        decay_input: bool = True,
+        detach_reset: bool = False,
+        surrogate: Surrogate | None = None,
+        backend: str = "auto",
+    ) -> None:
+        super().__init__(backend)
+        if not tau >= 1.0:
+            raise ValueError(f"LIF: tau must be >= 1 (time steps), got {tau}")
+        self.tau = float(tau)
+        self.v_threshold = float(v_threshold)
+        self.v_reset = None if v_reset is None else float(v_reset)
+        self.decay_input = decay_input
+        self.detach_reset = detach_reset
+        self.surrogate = Sigmoid(4.0) if surrogate is None else surrogate
+
+    @classmethod
+    def with_decay(cls, decay: float, v_threshold: float, **kwargs) -> "LIF":
+        """The "decay" form ``H = decay * V + X`` (MA-SNN, TA-SNN, ASA-SNN, SpikeYOLO's papers).
+
+        Equivalent to ``decay_input=False`` with ``tau = 1 / (1 - decay)`` and reset to 0.
+        """
+        if not 0.0 <= decay < 1.0:
+            raise ValueError(f"LIF.with_decay: decay must be in [0, 1), got {decay}")
+        kwargs.setdefault("v_reset", 0.0)
+        return cls(tau=1.0 / (1.0 - decay), v_threshold=v_threshold, decay_input=False, **kwargs)
+
+    def _inv_tau(self) -> float | torch.Tensor:
+        return 1.0 / self.tau
+
+    def _run(self, x: torch.Tensor, v_init: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        kernel = resolve_kernel(self.kind, self.backend, x)
+        return kernel(
+            x,
+            inv_tau=self._inv_tau(),
+            v_threshold=self.v_threshold,
+            v_reset=self.v_reset,
+            decay_input=self.decay_input,
+            detach_reset=self.detach_reset,
+            surrogate=self.surrogate,
+            v_init=v_init,
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"tau={self.tau:g}, v_threshold={self.v_threshold:g}, v_reset={self.v_reset}, "
+            f"decay_input={self.decay_input}, detach_reset={self.detach_reset}, "
+            f"surrogate={self.surrogate}, backend={self.backend!r}"
+        )
+
+
+class IF(LIF):
+    """Integrate-and-fire (no leak): ``H = V + X``. Arguments as :class:`LIF` without ``tau``."""
+
+    def __init__(
+        self,
+        v_threshold: float = 1.0,
+        v_reset: float | None = 0.0,
+        detach_reset: bool = False,
+        surrogate: Surrogate | None = None,
+        backend: str = "auto",
+    ) -> None:
+        super().__init__(1.0, v_threshold, v_reset, False, detach_reset, surrogate, backend)
+
+    def _inv_tau(self) -> float:
+        return 0.0
+
+    def extra_repr(self) -> str:
+        return f"v_threshold={self.v_threshold:g}, v_reset={self.v_reset}, detach_reset={self.detach_reset}, surrogate={self.surrogate}"
+
+
+class ParametricLIF(LIF):
+    """LIF with a learnable time constant (PLIF): ``1/tau = sigmoid(w)``, ``w`` one scalar per
+    layer, initialised so that ``tau = init_tau``. Other arguments as :class:`LIF`."""
+
+    def __init__(self, init_tau: float = 2.0, **kwargs) -> None:
+        if not init_tau > 1.0:
+            raise ValueError(f"ParametricLIF: init_tau must be > 1, got {init_tau}")
+        super().__init__(tau=init_tau, **kwargs)
+        self.w = nn.Parameter(torch.tensor(-math.log(init_tau - 1.0)))
+
+    @property
+    def current_tau(self) -> float:
+        """The time constant the neuron has learned so far."""
+        return float(1.0 / torch.sigmoid(self.w.detach()))
+
+    def _inv_tau(self) -> torch.Tensor:
+        return torch.sigmoid(self.w)
