@@ -1,7 +1,7 @@
 """Models by name: ``create_model(name, **kwargs)``; each family registers its variants."""
 
-from . import digits  # noqa: F401  (registers the demo models)
-from .digits import DigitsSNN
+from . import small  # noqa: F401  (registers the demo models)
+from .small import SmallSpikingCNN
 from .registry import create_model, list_models, register_model
 
-__all__ = ["create_model", "list_models", "register_model", "DigitsSNN"]
+__all__ = ["create_model", "list_models", "register_model", "SmallSpikingCNN"]

@@ -1,0 +1,16 @@
+"""Observe any ``nn.Module`` through hooks: firing rates, synaptic operations, the 45 nm energy
+model, the spike-driven check and plots. Nothing here knows which model it watches."""
+
+from .energy import E_AC_PJ, E_MAC_PJ, EnergyReport, LayerEnergy, NeuronRate, energy_report, format_energy
+from .monitor import NeuronStats, SpikeMonitor, SynapseStats, evaluating
+from .ops import SpikeInputs, fan_in, is_binary, is_synaptic, takes_spikes
+from .plots import plot_firing_rates
+from .spike_driven import NotSpikeDrivenError, SpikeDrivenSummary, assert_spike_driven
+
+__all__ = [
+    "SpikeMonitor", "NeuronStats", "SynapseStats", "evaluating",
+    "energy_report", "EnergyReport", "LayerEnergy", "NeuronRate", "format_energy", "E_MAC_PJ", "E_AC_PJ",
+    "assert_spike_driven", "NotSpikeDrivenError", "SpikeDrivenSummary",
+    "SpikeInputs", "takes_spikes", "is_synaptic", "fan_in", "is_binary",
+    "plot_firing_rates",
+]

@@ -1,0 +1,86 @@
+"""What counts as a synaptic layer, and how many multiply-accumulates one executes.
+
+Pure functions over modules and tensors, shared by the monitor, the energy model and the
+spike-driven check.
+
+Two kinds of modules receive spikes:
+
+* **synaptic layers**: :class:`~spikedrive.layers.Synapse`, and bare ``nn.Conv1d/2d/3d`` /
+  ``nn.Linear`` for models not built from :mod:`spikedrive.layers`;
+* **spike-input modules** (the hook for attention products such as SDSA's ``Q ⊙ K``): any module
+  with the attribute ``spike_inputs = True`` (class or instance), or a subclass of the marker
+  :class:`SpikeInputs`. Every tensor it receives positionally must be binary in a spike-driven
+  model. Their operation count cannot be derived from a weight shape, so such a module may define
+  ``count_sops(*inputs) -> float``, the accumulates it executes on those inputs; without it the
+  energy model counts it as zero and says so.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from ..layers import SYNAPTIC_TYPES, Synapse
+
+__all__ = [
+    "SpikeInputs", "takes_spikes", "is_synaptic", "weight_layer", "fan_in", "macs_per_item",
+    "is_binary", "non_binary_values",
+]
+
+
+class SpikeInputs:
+    """Marker mix-in: ``class SpikeProduct(SpikeInputs, nn.Module)`` declares that every tensor
+    passed positionally to ``forward`` must be binary spikes (checked by
+    :func:`~spikedrive.analysis.assert_spike_driven`). Equivalent to ``spike_inputs = True``."""
+
+    spike_inputs: bool = True
+
+
+def takes_spikes(module: nn.Module) -> bool:
+    """Whether ``module`` declares spike inputs (``spike_inputs = True`` or :class:`SpikeInputs`)."""
+    return bool(getattr(module, "spike_inputs", False))
+
+
+def is_synaptic(module: nn.Module) -> bool:
+    """Whether ``module`` multiplies weights by its input: a ``Synapse`` or a bare conv / linear."""
+    return isinstance(module, Synapse) or isinstance(module, SYNAPTIC_TYPES)
+
+
+def weight_layer(module: nn.Module) -> nn.Module:
+    """The ``nn.Conv*d`` / ``nn.Linear`` doing the work (unwraps a ``Synapse``)."""
+    return module.module if isinstance(module, Synapse) else module
+
+
+def fan_in(module: nn.Module) -> int:
+    """Multiply-accumulates per output element: ``in_features`` for a linear layer,
+    ``in_channels / groups * prod(kernel_size)`` for a convolution (bias additions not counted)."""
+    m = weight_layer(module)
+    if isinstance(m, nn.Linear):
+        return m.in_features
+    if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+        return m.in_channels // m.groups * math.prod(m.kernel_size)
+    raise TypeError(f"fan_in: module must be a Synapse, nn.Conv1d/2d/3d or nn.Linear, got {type(m).__name__}")
+
+
+def macs_per_item(module: nn.Module, output: torch.Tensor, items: int) -> int:
+    """MACs one leading item (one time step of one sample) costs: output elements per item times
+    :func:`fan_in`. ``output`` is the layer's output (any shape) produced from ``items`` items."""
+    if items <= 0:
+        raise ValueError(f"macs_per_item: items must be > 0, got {items}")
+    return output.numel() // items * fan_in(module)
+
+
+def is_binary(x: torch.Tensor) -> bool:
+    """Exactly 0.0 or 1.0 everywhere (NaN and ``1 + 1e-7`` are not binary)."""
+    return bool(((x == 0) | (x == 1)).all())
+
+
+def non_binary_values(x: torch.Tensor, limit: int = 5) -> list[float]:
+    """Up to ``limit`` distinct values of ``x`` outside {0, 1}, as Python floats (NaN included)."""
+    bad = x[~((x == 0) | (x == 1))].detach().flatten()
+    if bad.numel() == 0:
+        return []
+    # unique() sorts and would drop all but one NaN anyway; the first few distinct values suffice.
+    return [float(v) for v in torch.unique(bad[:10_000].float().cpu())[:limit]]
