@@ -32,6 +32,8 @@ class SmallSpikingCNN(nn.Module):
         pool_after: per block, whether a 2x2 max-pool follows it.
         hidden: width of the hidden linear layer.
         neuron: zero-argument factory for every neuron (default ``LIF(tau=2, detach_reset=True)``).
+        spiking_input: the input is already spikes (binary event frames), so the first conv is
+            an ordinary accumulate-only synaptic layer, not a real-valued encoding layer.
     """
 
     def __init__(
@@ -44,6 +46,7 @@ class SmallSpikingCNN(nn.Module):
         pool_after: tuple[bool, ...] = (False, True),
         hidden: int = 128,
         neuron: Callable[[], SpikingNeuron] | None = None,
+        spiking_input: bool = False,
     ) -> None:
         super().__init__()
         if len(pool_after) != len(channels):
@@ -53,7 +56,7 @@ class SmallSpikingCNN(nn.Module):
         layers: list[nn.Module] = []
         size, c_in = image_size, in_channels
         for i, (c_out, pool) in enumerate(zip(channels, pool_after)):
-            layers += [Conv2d(c_in, c_out, 3, encoding=i == 0), BatchNorm2d(c_out), make()]
+            layers += [Conv2d(c_in, c_out, 3, encoding=i == 0 and not spiking_input), BatchNorm2d(c_out), make()]
             if pool:
                 layers.append(TimeDistributed(nn.MaxPool2d(2)))
                 size //= 2
@@ -92,7 +95,9 @@ def digits_ilif(num_classes: int = 10, T: int = 1, D: int = 4, **kwargs) -> Smal
 
 @register_model
 def ndigits_snn(num_classes: int = 10, T: int = 8, **kwargs) -> SmallSpikingCNN:
-    """For N-Digits / N-MNIST event frames ``[T, B, 2, 34, 34]``: three conv blocks, LIF neurons."""
+    """For N-Digits / N-MNIST binary event frames ``[T, B, 2, 34, 34]``: three conv blocks, LIF
+    neurons, every layer spike-driven (the input frames are spikes)."""
+    kwargs.setdefault("spiking_input", True)
     kwargs.setdefault("in_channels", 2)
     kwargs.setdefault("image_size", 34)
     kwargs.setdefault("channels", (16, 32, 32))

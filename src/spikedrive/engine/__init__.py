@@ -1,0 +1,78 @@
+"""The one training and evaluation engine of every method.
+
+``train(load_config("configs/demo/digits.yaml", ["epochs=5"]))`` trains, evaluates, logs metrics,
+writes atomic checkpoints, resumes bit-identically and runs unchanged under ``torchrun``. What
+differs between classification, detection and depth is a small task object (:class:`Task`).
+"""
+
+from .checkpoint import (
+    CHECKPOINT_FORMAT,
+    check_compatible,
+    load_checkpoint,
+    load_model,
+    save_checkpoint,
+)
+from .config import (
+    TrainConfig,
+    apply_overrides,
+    config_from_dict,
+    load_config,
+    save_config,
+)
+from .data import (
+    ShardSampler,
+    build_datasets,
+    epoch_seed,
+    list_datasets,
+    make_eval_loader,
+    make_train_loader,
+    register_dataset,
+    set_loader_epoch,
+)
+from .distributed import (
+    DistContext,
+    cleanup_distributed,
+    resolve_device,
+    setup_distributed,
+    unwrap_model,
+)
+from .loop import TrainingDiverged, check_finite_weights, evaluate, train_one_epoch
+from .optim import WarmupCosine, build_optimizer, build_scheduler
+from .seeding import (
+    rank_seed,
+    rng_state,
+    seed_everything,
+    set_deterministic,
+    set_rng_state,
+)
+from .task import (
+    ClassificationMetrics,
+    ClassificationTask,
+    MetricAccumulator,
+    Task,
+    build_task,
+    list_tasks,
+    move_to_device,
+    register_task,
+)
+from .report import first_model_input, write_energy_report
+from .trainer import TrainResult, train
+
+__all__ = [
+    # running
+    "train", "evaluate", "TrainResult", "TrainingDiverged", "write_energy_report", "first_model_input",
+    # recipes
+    "TrainConfig", "load_config", "save_config", "config_from_dict", "apply_overrides",
+    # tasks
+    "Task", "MetricAccumulator", "ClassificationTask", "ClassificationMetrics", "move_to_device",
+    "register_task", "list_tasks", "build_task",
+    # data
+    "register_dataset", "list_datasets", "build_datasets", "make_train_loader", "make_eval_loader",
+    "set_loader_epoch", "epoch_seed", "ShardSampler",
+    # checkpoints and reproducibility
+    "save_checkpoint", "load_checkpoint", "load_model", "check_compatible", "CHECKPOINT_FORMAT",
+    "seed_everything", "rank_seed", "rng_state", "set_rng_state", "set_deterministic",
+    # building blocks
+    "train_one_epoch", "check_finite_weights", "build_optimizer", "build_scheduler", "WarmupCosine",
+    "DistContext", "setup_distributed", "cleanup_distributed", "resolve_device", "unwrap_model",
+]

@@ -1,0 +1,311 @@
+"""The training recipe: one validated dataclass, loaded from YAML with ``key=value`` overrides.
+
+Every recipe under ``configs/`` is a :class:`TrainConfig`; the ``task:`` field says which task
+object (classification, detection, depth) the engine drives. Names (model, task, dataset) are
+checked against their registries when the run is built, so a recipe can be loaded before the
+package that registers its dataset is imported.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+import yaml
+
+from .io import atomic_write_text
+
+__all__ = ["TrainConfig", "apply_overrides", "config_from_dict", "load_config", "save_config"]
+
+OPTIMIZERS = ("adamw", "adam", "sgd")
+SCHEDULERS = ("cosine", "constant")
+MONITOR_MODES = ("max", "min")
+_DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+
+
+@dataclass
+class TrainConfig:
+    """A training recipe. The defaults are the embedded demo (``digits_snn`` on 8x8 digits).
+
+    Attributes:
+        task: name of the task in the task registry (``"classification"``, ...).
+        model: registered model name, built with ``create_model(model, **model_kwargs)``.
+        model_kwargs: keyword arguments of the model (e.g. ``{"T": 4, "num_classes": 10}``).
+        dataset: name in the dataset registry; its builder returns ``(train, val)`` datasets.
+        dataset_kwargs: keyword arguments of the dataset builder.
+        data_root: folder holding the dataset on disk (``None`` for embedded data).
+        epochs: passes over the training set.
+        batch_size: the *global* batch: under DDP each of N ranks gets ``batch_size / N``.
+        eval_batch_size: global batch for evaluation (``None``: same as ``batch_size``).
+        lr: peak learning rate (for the global batch).
+        optimizer: ``"adamw" | "adam" | "sgd"``.
+        momentum: SGD momentum (ignored by Adam-type optimizers).
+        weight_decay: decay of weight matrices and kernels; biases and norm parameters (1-D
+            tensors) are never decayed.
+        scheduler: ``"cosine"`` (to zero at the last step) or ``"constant"``, after warm-up.
+        warmup_epochs: linear warm-up length in epochs (fractions allowed), stepped per batch.
+        grad_clip: maximum global gradient norm, or ``None`` for no clipping.
+        label_smoothing: cross-entropy label smoothing in ``[0, 1)`` (classification).
+        monitor: validation metric deciding ``best.pt`` (a key of the task's metrics).
+        monitor_mode: ``"max"`` or ``"min"``: whether a larger ``monitor`` is better.
+        seed: seeds Python, NumPy and torch, the data order of every epoch and the split.
+        deterministic: ask torch for deterministic kernels (slower on CUDA).
+        out_dir: run folder (config, metrics, checkpoints); empty: ``runs/<model>_<dataset>``.
+        resume: ``False``; ``True`` (continue from ``out_dir/last.pt``, which must exist);
+            ``"auto"`` (continue if it exists, else start fresh); or a checkpoint path.
+        device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        num_workers: DataLoader worker processes per rank.
+        max_steps_per_epoch: cap on optimizer steps per epoch (quick tests), ``None`` for all.
+        progress: show tqdm progress bars and per-epoch lines (rank 0 only).
+        energy_report: after the last epoch, write ``energy.txt``, ``energy.json`` and
+            ``firing_rates.png`` (per-layer firing rates, SOPs, SNN vs ANN energy) to ``out_dir``.
+    """
+
+    task: str = "classification"
+    model: str = "digits_snn"
+    model_kwargs: dict[str, Any] = field(default_factory=lambda: {"T": 4})
+    dataset: str = "digits"
+    dataset_kwargs: dict[str, Any] = field(default_factory=dict)
+    data_root: str | None = None
+    epochs: int = 15
+    batch_size: int = 64
+    eval_batch_size: int | None = None
+    lr: float = 5e-3
+    optimizer: str = "adamw"
+    momentum: float = 0.9
+    weight_decay: float = 0.01
+    scheduler: str = "cosine"
+    warmup_epochs: float = 1.0
+    grad_clip: float | None = None
+    label_smoothing: float = 0.0
+    monitor: str = "accuracy"
+    monitor_mode: str = "max"
+    seed: int = 0
+    deterministic: bool = False
+    out_dir: str = ""
+    resume: bool | str = False
+    device: str = "auto"
+    num_workers: int = 0
+    max_steps_per_epoch: int | None = None
+    progress: bool = True
+    energy_report: bool = True
+
+    def __post_init__(self) -> None:
+        hints = _field_types()
+        for f in dataclasses.fields(self):
+            setattr(self, f.name, _coerce(f.name, getattr(self, f.name), hints[f.name], raw=None))
+        if not self.out_dir:
+            self.out_dir = os.path.join("runs", f"{self.model}_{self.dataset}")
+        for name in ("task", "model", "dataset"):
+            if not getattr(self, name):
+                _fail(name, getattr(self, name), "a non-empty registry name")
+        _require("epochs", self.epochs, self.epochs >= 1, "an integer >= 1")
+        _require("batch_size", self.batch_size, self.batch_size >= 1, "an integer >= 1")
+        _require("eval_batch_size", self.eval_batch_size,
+                 self.eval_batch_size is None or self.eval_batch_size >= 1, "null or an integer >= 1")
+        _require("lr", self.lr, self.lr > 0, "a learning rate > 0")
+        _require("optimizer", self.optimizer, self.optimizer in OPTIMIZERS, f"one of {OPTIMIZERS}")
+        _require("momentum", self.momentum, 0.0 <= self.momentum < 1.0, "a value in [0, 1)")
+        _require("weight_decay", self.weight_decay, self.weight_decay >= 0.0, "a value >= 0")
+        _require("scheduler", self.scheduler, self.scheduler in SCHEDULERS, f"one of {SCHEDULERS}")
+        _require("warmup_epochs", self.warmup_epochs, 0.0 <= self.warmup_epochs <= self.epochs,
+                 f"a value in [0, epochs={self.epochs}]")
+        _require("grad_clip", self.grad_clip, self.grad_clip is None or self.grad_clip > 0,
+                 "null or a norm > 0")
+        _require("label_smoothing", self.label_smoothing, 0.0 <= self.label_smoothing < 1.0,
+                 "a value in [0, 1)")
+        _require("monitor_mode", self.monitor_mode, self.monitor_mode in MONITOR_MODES,
+                 f"one of {MONITOR_MODES}")
+        _require("resume", self.resume, self.resume != "",
+                 "false, true, 'auto' or a checkpoint path")
+        _require("seed", self.seed, self.seed >= 0, "an integer >= 0")
+        _require("device", self.device, bool(_DEVICE_RE.match(self.device)),
+                 "'auto', 'cpu', 'cuda' or 'cuda:N'")
+        _require("num_workers", self.num_workers, self.num_workers >= 0, "an integer >= 0")
+        _require("max_steps_per_epoch", self.max_steps_per_epoch,
+                 self.max_steps_per_epoch is None or self.max_steps_per_epoch >= 1, "null or an integer >= 1")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-Python dict (YAML- and checkpoint-safe) of every field."""
+        return dataclasses.asdict(self)
+
+
+def config_from_dict(values: dict[str, Any], base: TrainConfig | None = None) -> TrainConfig:
+    """A :class:`TrainConfig` from ``values`` over ``base`` (defaults if ``None``).
+
+    Raises ``ValueError`` naming an unknown key and the closest known ones.
+    """
+    if not isinstance(values, dict):
+        raise ValueError(f"config: expected a mapping of field names to values, got {type(values).__name__}")
+    merged = (base or TrainConfig()).to_dict()
+    for key, value in values.items():
+        _check_known(str(key))
+        merged[key] = value
+    return TrainConfig(**merged)
+
+
+def apply_overrides(cfg: TrainConfig, overrides: list[str]) -> TrainConfig:
+    """A copy of ``cfg`` with ``key=value`` overrides applied (values parsed as YAML).
+
+    A dotted key sets one entry of a dict field: ``model_kwargs.T=8``. For text fields the raw
+    text is kept, so ``out_dir=2024`` means the folder ``"2024"``, not the integer.
+    """
+    values = cfg.to_dict()
+    hints = _field_types()
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ValueError(f"override {item!r}: expected key=value (e.g. lr=0.01 or model_kwargs.T=8)")
+        top, _, sub = key.partition(".")
+        _check_known(top)
+        parsed = _parse_scalar(raw)
+        if sub:
+            if _base_type(hints[top]) is not dict:
+                raise ValueError(f"override {item!r}: field {top!r} is not a mapping, so {key!r} cannot set a sub-key")
+            target = values[top] = dict(values[top] or {})
+            *parents, leaf = sub.split(".")
+            for p in parents:
+                node = target.get(p)
+                if not isinstance(node, dict):
+                    node = target[p] = {}
+                else:
+                    node = target[p] = dict(node)
+                target = node
+            target[leaf] = parsed
+        else:
+            values[top] = _coerce(top, parsed, hints[top], raw=raw.strip())
+    return TrainConfig(**values)
+
+
+def load_config(path: str | os.PathLike | None = None, overrides: list[str] | None = None) -> TrainConfig:
+    """Load a recipe from YAML (``None``: the defaults) and apply ``key=value`` overrides."""
+    cfg = TrainConfig()
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"load_config: no config file at {str(path)!r}")
+        try:
+            values = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ValueError(f"load_config: {str(path)!r} is not valid YAML: {exc}") from exc
+        try:
+            cfg = config_from_dict(values)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{path}: {exc}") from exc
+    return apply_overrides(cfg, list(overrides or []))
+
+
+def save_config(cfg: TrainConfig, path: str | os.PathLike) -> None:
+    """Write ``cfg`` as YAML (atomically), in field order, loadable by :func:`load_config`."""
+    atomic_write_text(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+def _field_types() -> dict[str, Any]:
+    # String annotations (from __future__) are resolved here, once per call; cheap for ~30 fields.
+    return typing.get_type_hints(TrainConfig)
+
+
+def _check_known(key: str) -> None:
+    names = [f.name for f in dataclasses.fields(TrainConfig)]
+    if key not in names:
+        close = difflib.get_close_matches(key, names, n=3, cutoff=0.5)
+        hint = f"did you mean {close}?" if close else f"known keys: {names}"
+        raise ValueError(f"config: unknown key {key!r}; {hint}")
+
+
+def _fail(name: str, value: Any, expected: str) -> typing.NoReturn:
+    raise ValueError(f"config: {name}={value!r} is invalid; expected {expected}")
+
+
+def _require(name: str, value: Any, ok: bool, expected: str) -> None:
+    if not ok:
+        _fail(name, value, expected)
+
+
+def _parse_scalar(raw: str) -> Any:
+    text = raw.strip()
+    # "None" is what Python users type; YAML itself only knows null/~.
+    if text in ("None", "none"):
+        return None
+    try:
+        return yaml.safe_load(text) if text else ""
+    except yaml.YAMLError:
+        return text
+
+
+def _base_type(hint: Any) -> Any:
+    return typing.get_origin(hint) or hint
+
+
+def _type_name(hint: Any) -> str:
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (Union, types.UnionType):
+        return " or ".join("null" if a is type(None) else _type_name(a) for a in args)
+    base = _base_type(hint)
+    return {dict: "a mapping", int: "an integer", float: "a number", str: "text", bool: "true/false"}.get(
+        base, getattr(base, "__name__", str(base)))
+
+
+def _coerce(name: str, value: Any, hint: Any, raw: str | None) -> Any:
+    """``value`` converted to ``hint`` where lossless (int → float, raw text → str), else a
+    ValueError naming the field, the value and the expected type."""
+    if typing.get_origin(hint) in (Union, types.UnionType):
+        options = typing.get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        # Try exact matches first so `true` stays a bool in `bool | str`.
+        for opt in options:
+            if opt is not type(None) and _is_exact(value, opt):
+                return value
+        for opt in options:
+            if opt is type(None):
+                continue
+            try:
+                return _coerce(name, value, opt, raw)
+            except ValueError:
+                pass
+        _fail(name, value, _type_name(hint))
+    base = _base_type(hint)
+    if base is dict:
+        if value is None:
+            return {}
+        if isinstance(value, dict):
+            return dict(value)
+    elif base is bool:
+        if isinstance(value, bool):
+            return value
+    elif base is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif base is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        # YAML 1.1 reads "3e-4" (no dot) as text; a number field means a number.
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    elif base is str:
+        if isinstance(value, str):
+            return value
+        if raw is not None and value is not None:
+            return raw
+    _fail(name, value, _type_name(hint))
+
+
+def _is_exact(value: Any, hint: Any) -> bool:
+    base = _base_type(hint)
+    if base is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, base)

@@ -1,0 +1,123 @@
+"""The inner loops: one training epoch, and evaluation. Task-agnostic: a task object does the
+batch handling, the loss and the metrics (see :mod:`.task`)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from .distributed import DistContext, unwrap_model
+from .task import Task
+
+__all__ = ["TrainingDiverged", "check_finite_weights", "evaluate", "train_one_epoch"]
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss (or the weights) became non-finite; training stopped without saving.
+
+    Attributes:
+        epoch: 1-based epoch in which it happened.
+        step: 1-based step within that epoch (``None`` if found after the epoch, in the weights).
+        global_step: optimizer steps completed before the bad step.
+        value: the offending loss (NaN / inf) when known.
+    """
+
+    def __init__(self, message: str, *, epoch: int, step: int | None, global_step: int,
+                 value: float | None = None) -> None:
+        super().__init__(message)
+        self.epoch, self.step, self.global_step, self.value = epoch, step, global_step, value
+
+
+def train_one_epoch(
+    model: nn.Module, task: Task, loader: DataLoader, optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler, *, ctx: DistContext, epoch: int, epochs: int,
+    global_step: int, grad_clip: float | None = None, max_steps: int | None = None,
+    progress: bool = True, on_diverge: Callable[[str], str] = lambda msg: msg,
+) -> tuple[dict[str, float], int]:
+    """Train ``model`` over one pass of ``loader`` (at most ``max_steps`` steps).
+
+    Returns ``(means, global_step)``: the mean over steps (and ranks) of the loss and of every
+    number the task logs (a task must log the same keys on every rank), and the updated global
+    step count. The non-finite check happens
+    *before* the backward pass, so a bad batch never reaches the weights; ``on_diverge`` may
+    extend the error message (e.g. with where the last good checkpoint is).
+
+    Raises:
+        TrainingDiverged: the loss is NaN or infinite on any rank.
+    """
+    model.train()
+    steps = len(loader) if max_steps is None else min(len(loader), max_steps)
+    sums: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    bar = tqdm(total=steps, desc=f"epoch {epoch}/{epochs}", leave=False, dynamic_ncols=True,
+               disable=not (progress and ctx.is_main))
+    try:
+        for step, batch in enumerate(loader, start=1):
+            batch = task.to_device(batch, ctx.device)
+            loss, logs = task.training_loss(model, batch)
+            value = float(loss.detach())
+            # Collective, so every rank stops together instead of hanging in the next all-reduce.
+            if ctx.any(not math.isfinite(value)):
+                what = f"is {value}" if not math.isfinite(value) else "is non-finite on another rank"
+                message = (f"training diverged: the loss {what} at epoch {epoch}, step {step} "
+                           f"(global step {global_step + 1}); stopped before the update, nothing was saved. "
+                           "Try a lower lr, a longer warm-up or grad_clip.")
+                raise TrainingDiverged(on_diverge(message), epoch=epoch, step=step,
+                                       global_step=global_step, value=value)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if grad_clip is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            optimizer.step()
+            scheduler.step()
+            global_step += 1
+            for key, v in {"loss": value, **{k: float(v) for k, v in logs.items()}}.items():
+                sums[key] = sums.get(key, 0.0) + v
+                counts[key] = counts.get(key, 0) + 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{value:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}", refresh=False)
+            if step >= steps:
+                break
+    finally:
+        bar.close()
+    keys = sorted(sums)
+    means = torch.tensor([sums[k] / counts[k] for k in keys], dtype=torch.float64)
+    means = ctx.all_reduce_sum(means) / ctx.world_size
+    return dict(zip(keys, means.tolist())), global_step
+
+
+def check_finite_weights(model: nn.Module) -> list[str]:
+    """Names of parameters and floating buffers holding NaN or inf (empty when all finite)."""
+    module = unwrap_model(model)
+    named = list(module.named_parameters()) + [(n, b) for n, b in module.named_buffers() if b.is_floating_point()]
+    return [name for name, t in named if not bool(torch.isfinite(t).all())]
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, task: Task, loader: DataLoader, device: torch.device | str, *,
+             all_reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
+             progress: bool = False, desc: str = "eval") -> dict[str, float]:
+    """Metrics of ``model`` over ``loader`` as ``task`` defines them, e.g. ``{"accuracy": ...}``.
+
+    The model runs in eval mode (its previous mode is restored after). Under DDP pass this
+    rank's shard as ``loader`` and ``all_reduce`` (element-wise sum over ranks): the result is
+    then the metric over the whole set, on every rank.
+    """
+    module = unwrap_model(model)  # DDP's forward would sync buffers; evaluation needs no collective
+    was_training = module.training
+    module.eval()
+    device = torch.device(device)
+    metrics = task.new_metrics()
+    try:
+        for batch in tqdm(loader, desc=desc, leave=False, dynamic_ncols=True, disable=not progress):
+            batch = task.to_device(batch, device)
+            metrics.update(task.forward(module, batch), batch)
+    finally:
+        module.train(was_training)
+    metrics.reduce(all_reduce if all_reduce is not None else (lambda t: t))
+    return {k: float(v) for k, v in metrics.compute().items()}

@@ -1,0 +1,72 @@
+"""Optimizer and learning-rate schedule from a recipe.
+
+The schedule is stepped once per optimizer step (not per epoch), so warm-up works for short
+runs; its state is a step counter, saved and restored with the checkpoint.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import nn
+from torch.optim.lr_scheduler import LambdaLR
+
+__all__ = ["WarmupCosine", "build_optimizer", "build_scheduler"]
+
+
+def build_optimizer(model: nn.Module, cfg: Any) -> torch.optim.Optimizer:
+    """``cfg.optimizer`` over ``model``'s trainable parameters.
+
+    Weight decay applies to tensors of two or more dimensions (weights, kernels) only: decaying
+    biases and norm scales pulls them toward zero for no regularisation benefit.
+    """
+    decay, no_decay = [], []
+    for p in model.parameters():
+        if p.requires_grad:
+            (decay if p.dim() >= 2 else no_decay).append(p)
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay},
+              {"params": no_decay, "weight_decay": 0.0}]
+    groups = [g for g in groups if g["params"]]
+    if not groups:
+        raise ValueError("build_optimizer: the model has no trainable parameters")
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=cfg.lr)
+    if cfg.optimizer == "adam":
+        # Adam's weight decay is L2 in the gradient (coupled); AdamW's is decoupled.
+        return torch.optim.Adam(groups, lr=cfg.lr)
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum)
+    raise ValueError(f"config: optimizer={cfg.optimizer!r} is invalid; expected 'adamw', 'adam' or 'sgd'")
+
+
+class WarmupCosine:
+    """LR factor at optimizer step ``s``: linear warm-up over ``warmup_steps``, then cosine from 1
+    to 0 at ``total_steps`` (``cosine=True``) or constant 1.
+
+    A small class rather than a closure so ``LambdaLR.state_dict`` can save it.
+    """
+
+    def __init__(self, total_steps: int, warmup_steps: int = 0, cosine: bool = True) -> None:
+        if total_steps < 1 or not 0 <= warmup_steps <= total_steps:
+            raise ValueError(
+                f"WarmupCosine: need total_steps >= 1 and 0 <= warmup_steps <= total_steps, "
+                f"got total_steps={total_steps}, warmup_steps={warmup_steps}")
+        self.total_steps, self.warmup_steps, self.cosine = total_steps, warmup_steps, cosine
+
+    def __call__(self, step: int) -> float:
+        if step < self.warmup_steps:
+            return (step + 1) / self.warmup_steps
+        if not self.cosine:
+            return 1.0
+        span = max(1, self.total_steps - self.warmup_steps)
+        progress = min(1.0, (step - self.warmup_steps) / span)
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, cfg: Any, steps_per_epoch: int) -> LambdaLR:
+    """Per-step schedule for ``cfg.epochs * steps_per_epoch`` steps with ``cfg.warmup_epochs``."""
+    total = cfg.epochs * steps_per_epoch
+    warmup = min(total, round(cfg.warmup_epochs * steps_per_epoch))
+    return LambdaLR(optimizer, WarmupCosine(total, warmup, cosine=cfg.scheduler == "cosine"))

@@ -1,0 +1,62 @@
+"""The unchanged ``train`` under ``torchrun`` with two CPU processes (gloo)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.distributed as dist
+
+from spikedrive.engine import load_checkpoint, load_config, train
+
+HELPER = Path(__file__).resolve().parent / "_ddp_train.py"
+
+pytestmark = pytest.mark.skipif(not (dist.is_available() and dist.is_gloo_available()),
+                                reason="needs torch.distributed with gloo")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_torchrun_two_cpu_processes(tmp_path: Path) -> None:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}",
+           str(HELPER), str(tmp_path)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
+    # The global batch of 32 is split: 16 per rank, 8 steps each.
+    assert [r["batch_sizes"] for r in ranks] == [[16] * 8, [16] * 8]
+    assert all(r["world_size"] == 2 and r["group_left"] for r in ranks)
+    for key, value in ranks[0]["state"].items():
+        assert torch.equal(value, ranks[1]["state"][key]), key  # parameters and buffers alike
+    # The all-reduced metrics are those of the whole held-out set, on both ranks.
+    for r in ranks:
+        assert r["metrics"]["accuracy"] == pytest.approx(r["alone"]["accuracy"], abs=1e-12)
+        assert r["metrics"]["loss"] == pytest.approx(r["alone"]["loss"], rel=1e-6)
+
+    run = tmp_path / "run"
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 1 and json.loads(lines[0])["global_step"] == 8  # written once, by rank 0
+    assert len(json.loads((run / "metrics.json").read_text())) == 1
+    assert sorted(p.name for p in run.iterdir()) == ["best.pt", "config.yaml", "energy.json", "energy.txt",
+                                                     "firing_rates.png", "last.pt", "metrics.json",
+                                                     "metrics.jsonl"]
+    state = load_checkpoint(run / "last.pt")
+    assert state["epoch"] == 1 and len(state["rng"]) == 2  # one RNG snapshot per rank
+    for key, value in state["model"].items():
+        assert torch.equal(value, ranks[0]["state"][key]), key
+
+    # A run made by two processes continues in one (the RNG streams cannot be replayed there).
+    more = train(load_config(run / "config.yaml", ["epochs=2"]), resume=True)
+    assert [r["epoch"] for r in more.history] == [1, 2] and more.global_step == 16  # max_steps_per_epoch=8
