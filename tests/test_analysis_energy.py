@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 import spikedrive
+from helpers import calibrate_bn
 from spikedrive.analysis import SpikeMonitor, energy_report, format_energy, plot_firing_rates
 from spikedrive.encoding import direct_encode
 from spikedrive.layers import Conv2d, Linear, Synapse, TimeDistributed
@@ -136,24 +137,12 @@ def test_macs_match_the_plain_formula(layer, x):
     assert st.items == x.shape[0] * x.shape[1] and st.steps == x.shape[0]
 
 
-def _calibrate_bn(model: nn.Module, x: torch.Tensor) -> None:
-    """Set BN statistics from one batch, so an untrained net fires (and I-LIF emits integers > 1)."""
-    for m in model.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            m.reset_running_stats()
-            m.momentum = None
-    model.train()
-    with torch.no_grad():
-        model(x)
-    model.eval()
-
-
 def test_integer_and_expanded_ilif_give_equal_sops():
     torch.manual_seed(0)
     x = torch.rand(16, 1, 8, 8)
     model = spikedrive.create_model("digits_ilif")
     D = 4
-    _calibrate_bn(model, x)
+    calibrate_bn(model, x)
     integer = energy_report(model, x)
     spikedrive.to_spike_driven(model)
     expanded = energy_report(model, x)
@@ -253,3 +242,11 @@ def test_spike_input_module_counts_its_own_sops():
     assert (product.name, product.kind, product.counted, product.macs) == ("product", "Product", True, 0)
     assert product.sops == pytest.approx(both / 3)
     assert product.energy_pj == pytest.approx(E_AC * both / 3)
+
+
+def test_wrong_batch_dim_is_an_error_not_a_wrong_energy():
+    model = spikedrive.create_model("digits_snn", T=4)
+    x = torch.rand(4, 6, 1, 8, 8)  # time-major: T = 4, B = 6
+    with pytest.raises(ValueError, match="batch_dim=1"):
+        energy_report(model, x)
+    assert energy_report(model, x, batch_dim=1).samples == 6

@@ -7,21 +7,10 @@ import torch
 from torch import nn
 
 import spikedrive
+from helpers import calibrate_bn
 from spikedrive.analysis import NotSpikeDrivenError, SpikeInputs, assert_spike_driven
 from spikedrive.layers import Conv2d, Linear, TimeDistributed
 from spikedrive.neurons import LIF
-
-
-def _calibrate_bn(model: nn.Module, x: torch.Tensor) -> None:
-    """BN statistics from one batch, so the untrained I-LIF net emits integers above 1."""
-    for m in model.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            m.reset_running_stats()
-            m.momentum = None
-    model.train()
-    with torch.no_grad():
-        model(x)
-    model.eval()
 
 
 @pytest.fixture
@@ -38,7 +27,7 @@ def test_digits_snn_is_spike_driven(digits):
 
 def test_digits_ilif_fails_before_and_passes_after_conversion(digits):
     model = spikedrive.create_model("digits_ilif")
-    _calibrate_bn(model, digits)
+    calibrate_bn(model, digits)
     with pytest.raises(NotSpikeDrivenError) as info:
         assert_spike_driven(model, digits)
     err = info.value

@@ -137,10 +137,8 @@ def test_smooth_surrogates_integrate_to_a_step():
         assert area.item() == pytest.approx(1.0, abs=1e-3)
 
 
-def test_surrogate_default_not_shared():
-    a, b = LIF(), LIF()
-    assert a.surrogate == Sigmoid(4.0) and a.surrogate is not None
-    assert a is not b
+def test_default_surrogate_is_sigmoid_alpha_4():
+    assert LIF().surrogate == Sigmoid(4.0) and IF().surrogate == Sigmoid(4.0)
 
 
 def plain_ilif(x, D, beta):
@@ -228,6 +226,8 @@ def test_streaming_equals_whole_sequence():
         (lambda: LIF(backend="cuda-magic"), "backend"),
         (lambda: ILIF(D=0), "D"),
         (lambda: ILIF(charge="exp"), "charge"),
+        (lambda: ILIF(beta=1.5), "beta"),
+        (lambda: ILIF(charge="tau", tau=0.0), "tau"),
         (lambda: Rectangle(0.0), "width"),
         (lambda: ParametricLIF(init_tau=1.0), "init_tau"),
     ],
@@ -242,5 +242,14 @@ def test_bad_input_shapes_raise():
         LIF()(torch.ones(5))
     with pytest.raises(TypeError, match="floating"):
         LIF()(torch.ones(2, 3, dtype=torch.long))
-    with pytest.raises(ValueError, match="backend='cpu'"):
-        LIF(backend="cpu")(torch.ones(2, 3))
+
+
+
+def test_named_backend_that_cannot_run_is_an_error_not_a_silent_fallback(monkeypatch):
+    from spikedrive.neurons import dispatch
+
+    monkeypatch.setattr(dispatch, "_TABLE", dict(dispatch._TABLE))
+    dispatch.register_kernel("lif", "triton", dispatch._TABLE[("lif", "reference")].fn, supports=lambda x: x.is_cuda)
+    with pytest.raises(ValueError, match="backend='triton' cannot run"):
+        LIF(backend="triton")(torch.ones(2, 3))
+    assert LIF(backend="auto")(torch.full((2, 3), 5.0)).sum() > 0  # auto falls back to the reference

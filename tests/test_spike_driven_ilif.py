@@ -96,6 +96,9 @@ def test_conversion_refuses_models_it_would_get_wrong():
         spikedrive.to_spike_driven(nn.Sequential(Conv2d(1, 2, 3), LIF()))
     with pytest.raises(ValueError, match="share D"):
         spikedrive.to_spike_driven(nn.Sequential(ILIF(D=2), Conv2d(1, 2, 3), ILIF(D=4)))
+    mixed = nn.Sequential(Conv2d(1, 2, 3, encoding=True), ILIF(D=4), Conv2d(2, 2, 3), LIF(), Linear(2, 3))
+    with pytest.raises(ValueError, match="mixes ILIF"):
+        spikedrive.to_spike_driven(mixed)
     bare = nn.Sequential(ILIF(D=2), TimeDistributed(nn.Conv2d(1, 2, 3)))
     with pytest.raises(TypeError, match="Synapse"):
         spikedrive.to_spike_driven(bare)

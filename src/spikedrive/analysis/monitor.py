@@ -264,6 +264,11 @@ class SpikeMonitor:
             st = self._stats(name, module, encoding)
             st.virtual_steps = d = getattr(module, "virtual_steps", 1)
             items, samples = _layout(module, x, self._batch)
+            if isinstance(module, Synapse) and self._batch is not None and samples != self._batch:
+                # A Synapse knows its batch ([T, B, ...]); per-sample figures would be off by T/B.
+                raise ValueError(
+                    f"batch_dim={self.batch_dim} reads a batch of {self._batch} from the model's input, but "
+                    f"layer {name!r} sees a batch of {samples}; pass batch_dim=1 for time-major [T, B, ...] input")
             # Output has one entry per real step: divide by real items, not virtual ones.
             per_item = macs_per_item(module, out, items // d)
             rate = self._record_input(st, [x])

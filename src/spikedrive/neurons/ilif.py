@@ -45,6 +45,10 @@ class ILIF(SpikingNeuron):
         super().__init__(backend)
         if not isinstance(D, int) or D < 1:
             raise ValueError(f"ILIF: D must be an integer >= 1, got {D!r}")
+        if not 0.0 <= beta < 1.0:
+            raise ValueError(f"ILIF: beta (membrane decay) must be in [0, 1), got {beta}")
+        if not tau >= 1.0:
+            raise ValueError(f"ILIF: tau must be >= 1 (time steps), got {tau}")
         if charge not in ("decay", "tau"):
             raise ValueError(f"ILIF: charge must be 'decay' or 'tau', got {charge!r}")
         self.D = D

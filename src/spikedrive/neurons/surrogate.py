@@ -92,8 +92,9 @@ class Rectangle(Surrogate):
 class StraightThrough(Surrogate):
     """Gradient one on ``[lo, hi]`` and zero outside (a clamp's straight-through estimator).
 
-    For a binary neuron ``x`` is ``H - V_th``; I-LIF uses it on the membrane itself with
-    ``[lo, hi] = [0, D]``, the quantiser's clamp range.
+    ``x`` is ``H - V_th``: gradient one within ``[lo, hi]`` of the threshold. (I-LIF's
+    quantiser has its own straight-through window, ``[0, D]`` on the membrane, in
+    :func:`spikedrive.neurons.quantize_integer`.)
     """
 
     lo: float = -0.5
