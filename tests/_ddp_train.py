@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 import torch
 
+from spikedrive.data.digits import load_digits_split
 from spikedrive.engine import (
     ClassificationTask,
     build_datasets,
     evaluate,
     load_config,
     make_eval_loader,
+    register_dataset,
     train,
 )
 
@@ -30,19 +33,33 @@ class RecordingTask(ClassificationTask):
         return super().training_loss(model, batch)
 
 
+def timed_digits(root, **kwargs):
+    """The digits, built slowly, noting when this rank's build started and ended (as
+    ``<root>/build<rank>.txt`` lines ``start end``): a cold dataset cache being filled."""
+    start = time.time()
+    time.sleep(0.5)
+    split = load_digits_split(**kwargs)
+    with open(os.path.join(root, f"build{os.environ['RANK']}.txt"), "a") as f:
+        f.write(f"{start} {time.time()}\n")
+    return split
+
+
 def main(out: str) -> None:
     torch.set_num_threads(1)
+    register_dataset("timed_digits", timed_digits)
     cfg = load_config(None, [f"out_dir={out}/run", "model_kwargs.T=2", "epochs=1", "batch_size=32",
-                             "max_steps_per_epoch=8", "warmup_epochs=0", "progress=false", "device=cpu"])
+                             "max_steps_per_epoch=8", "warmup_epochs=0", "progress=false", "device=cpu",
+                             "dataset=timed_digits", f"data_root={out}"])
     task = RecordingTask()
     result = train(cfg, task=task)
+    group_left = not torch.distributed.is_initialized()
     rank = int(os.environ["RANK"])
     # The full held-out set, evaluated by this process alone: what the all-reduced metrics claim.
     _, val = build_datasets(cfg)
     alone = evaluate(result.model, ClassificationTask(), make_eval_loader(val, cfg), "cpu")
     torch.save({"world_size": int(os.environ["WORLD_SIZE"]), "batch_sizes": task.batch_sizes,
                 "state": result.model.state_dict(), "metrics": result.metrics, "alone": alone,
-                "group_left": not torch.distributed.is_initialized()},
+                "group_left": group_left},
                os.path.join(out, f"rank{rank}.pt"))
 
 

@@ -9,8 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
+from spikedrive.analysis import energy_report
 from spikedrive.cli import main
+from spikedrive.data.sequence import time_major_collate
+from spikedrive.engine import build_datasets, load_config, load_model, train
 
 
 @pytest.mark.parametrize(
@@ -22,10 +26,13 @@ from spikedrive.cli import main
         (["train", "epoch=3"], "'epoch'"),
         (["eval", "/no/such/checkpoint.pt"], "/no/such/checkpoint.pt"),
         (["energy", "--model", "no_such_model"], "no_such_model"),
+        (["energy", "--checkpoint", "/no/such/last.pt"], "/no/such/last.pt"),
+        (["train", "device=cuda"], "device='cuda'"),  # on a machine without CUDA (patched below)
         (["frobnicate"], "invalid choice"),
     ],
 )
-def test_bad_arguments_give_one_line_naming_the_argument(argv, needle, capsys):
+def test_bad_arguments_give_one_line_naming_the_argument(argv, needle, capsys, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     try:
         code = main(argv)
     except SystemExit as exc:  # argparse usage errors
@@ -68,3 +75,25 @@ def test_demo_writes_run_folder_and_ends_with_accuracy(tmp_path: Path):
     )
     assert again.returncode == 0, again.stderr[-2000:]
     assert again.stdout.strip().splitlines()[-1] == last
+
+
+def test_energy_of_a_checkpoint_measures_it_on_its_recipes_dataset(tmp_path: Path, capsys):
+    # A tiny event-frame run: time-major batches [T, B, 2, 34, 34] that the digits would not fit.
+    cfg = load_config(None, [
+        f"out_dir={tmp_path / 'run'}", "model=ndigits_snn", "model_kwargs.T=2", "model_kwargs.channels=[4, 4, 4]",
+        "model_kwargs.hidden=16", "dataset=ndigits", f"data_root={tmp_path / 'ndigits'}", "dataset_kwargs.T=2",
+        "dataset_kwargs.n_per_class=2", "dataset_kwargs.n_test_per_class=1", "epochs=1", "batch_size=4",
+        "max_steps_per_epoch=1", "warmup_epochs=0", "progress=false", "device=cpu", "energy_report=false"])
+    train(cfg)
+    checkpoint = tmp_path / "run" / "last.pt"
+    assert main(["energy", "--checkpoint", str(checkpoint), "--batch", "6"]) == 0
+    out = capsys.readouterr().out
+
+    _, val = build_datasets(cfg)
+    x, _ = time_major_collate([val[i] for i in range(6)])
+    expected = energy_report(load_model(checkpoint), x, batch_dim=1).table()
+    assert out.strip() == expected.strip()
+    assert "(6 samples)" in out  # the batch lies in dim 1 of time-major input
+
+    assert main(["energy", "--checkpoint", str(checkpoint), "--model", "digits_snn"]) == 1
+    assert "conflicts" in capsys.readouterr().err

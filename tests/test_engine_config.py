@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from spikedrive import list_models
 from spikedrive.engine import (
     TrainConfig,
     apply_overrides,
+    check_compatible,
     config_from_dict,
     list_datasets,
     list_tasks,
@@ -126,3 +128,39 @@ def test_every_shipped_recipe_loads_and_names_registered_parts(path: Path) -> No
     assert cfg.model in list_models(), f"{path}: model {cfg.model!r} is not registered"
     assert cfg.task in list_tasks(), f"{path}: task {cfg.task!r} is not registered"
     assert cfg.dataset in list_datasets(), f"{path}: dataset {cfg.dataset!r} is not registered"
+
+
+def test_dict_fields_hold_their_yaml_round_trip_form(tmp_path: Path) -> None:
+    cfg = TrainConfig(model_kwargs={"T": 4, "channels": (8, 16), "blocks": {"widths": (1, (2, 3))}})
+    assert cfg.model_kwargs == {"T": 4, "channels": [8, 16], "blocks": {"widths": [1, [2, 3]]}}
+    assert isinstance(cfg.model_kwargs["channels"], list)
+    save_config(cfg, tmp_path / "config.yaml")
+    assert load_config(tmp_path / "config.yaml", []) == cfg
+    assert yaml.safe_load(yaml.safe_dump(cfg.to_dict())) == cfg.to_dict()
+    cfg.model_kwargs["channels"] = (8, 16)  # set after construction: to_dict still gives the YAML form
+    assert cfg.to_dict()["model_kwargs"]["channels"] == [8, 16]
+
+
+def test_checkpoint_with_tuples_is_compatible_with_its_yaml_config() -> None:
+    # A checkpoint written before dict fields were normalised holds the tuple itself.
+    saved = {"config": {"task": "classification", "model": "digits_snn", "model_kwargs": {"T": 4, "channels": (8, 16)}}}
+    check_compatible(saved, TrainConfig(model_kwargs={"T": 4, "channels": [8, 16]}), "old.pt")
+    with pytest.raises(ValueError, match="model_kwargs"):
+        check_compatible(saved, TrainConfig(model_kwargs={"T": 4, "channels": [8, 32]}), "old.pt")
+
+
+def test_exponent_floats_without_a_dot_are_numbers_in_overrides_and_files(tmp_path: Path) -> None:
+    cfg = load_config(None, ["model_kwargs.lr_scale=1e-3", "dataset_kwargs.noise.sigma=2E5",
+                             "model_kwargs.gain=1.0e3", "model_kwargs.tag='1e3'", "out_dir=1e3", "lr=5e-2"])
+    assert cfg.model_kwargs == {"T": 4, "lr_scale": 1e-3, "gain": 1000.0, "tag": "1e3"}
+    assert cfg.dataset_kwargs == {"noise": {"sigma": 2e5}}
+    assert cfg.out_dir == "1e3" and cfg.lr == 0.05  # a text field keeps the raw text
+    path = tmp_path / "r.yaml"
+    path.write_text("model_kwargs: {T: 2, lr_scale: 1e-3, widths: [1e2, 2]}\ndataset_kwargs: {name: '1e3'}\n")
+    cfg = load_config(path, [])
+    assert cfg.model_kwargs == {"T": 2, "lr_scale": 1e-3, "widths": [100.0, 2]}
+    assert isinstance(cfg.model_kwargs["lr_scale"], float)
+    assert cfg.dataset_kwargs == {"name": "1e3"}
+    # Text that reads as such a number is quoted on save, so it comes back as text.
+    save_config(cfg, tmp_path / "config.yaml")
+    assert load_config(tmp_path / "config.yaml", []) == cfg

@@ -4,15 +4,19 @@ both matter) on the embedded digits, a few steps per epoch."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 import yaml
 from torch import nn
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 from torch.utils.data import Dataset, TensorDataset
 
 from spikedrive.engine import (
@@ -21,7 +25,9 @@ from spikedrive.engine import (
     Task,
     TrainConfig,
     TrainingDiverged,
+    WarmupCosine,
     build_datasets,
+    epoch_seed,
     evaluate,
     load_checkpoint,
     load_config,
@@ -106,6 +112,18 @@ def test_evaluate_counts_every_sample_restores_mode_and_leaves_the_rng_alone() -
     assert torch.equal(torch.get_rng_state(), before)
 
 
+def test_evaluate_restores_each_submodules_own_mode() -> None:
+    labels = torch.arange(10).repeat(3)
+    loader = make_eval_loader(TensorDataset(F.one_hot(labels, 10).float(), labels), TrainConfig(batch_size=8))
+    model = nn.Sequential(nn.Linear(10, 10), nn.BatchNorm1d(10), nn.Dropout(0.5))
+    model.train()
+    model[1].eval()  # deliberately frozen batch norm (e.g. fine-tuning with fixed statistics)
+    stats = model[1].running_mean.clone()
+    evaluate(model, ClassificationTask(), loader, "cpu")
+    assert [m.training for m in model] == [True, False, True] and model.training
+    assert torch.equal(model[1].running_mean, stats)
+
+
 # --- data order -----------------------------------------------------------------------------
 
 def test_epoch_order_depends_only_on_seed_and_epoch() -> None:
@@ -123,6 +141,48 @@ def test_epoch_order_depends_only_on_seed_and_epoch() -> None:
     assert history[1] != history[2]
     assert len(history[2]) == 96  # the partial last batch is dropped
     assert order(make_train_loader(data, TrainConfig(batch_size=16, seed=4)), 2, seed=4) != history[2]
+
+
+class WorkerDraws(Dataset):
+    """Each item is a NumPy draw made in the DataLoader worker (as a random augmentation is)."""
+
+    def __len__(self) -> int:
+        return 32
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return torch.tensor([np.random.randint(2**31), i])
+
+
+def draws(loader) -> list[int]:
+    return torch.cat([batch[:, 0] for batch in loader]).tolist()
+
+
+def test_train_loader_worker_seeds_differ_per_rank_and_rank_0_is_unchanged() -> None:
+    cfg = TrainConfig(batch_size=8, num_workers=1, seed=5)
+    # Rank 0 (and a single-process run) keeps the seed it always had.
+    legacy = int(np.random.SeedSequence([5, 2]).generate_state(1, dtype=np.uint64)[0]) & (2**63 - 1)
+    assert epoch_seed(5, 2) == epoch_seed(5, 2, rank=0) == legacy
+
+    def epoch_draws(rank: int, epoch: int) -> list[int]:
+        loader = make_train_loader(WorkerDraws(), cfg, rank=rank, world_size=2)
+        set_loader_epoch(loader, cfg.seed, epoch, rank)
+        assert loader.generator.initial_seed() == epoch_seed(cfg.seed, epoch, rank)
+        return draws(loader)
+
+    rank0, rank1 = epoch_draws(0, 2), epoch_draws(1, 2)
+    assert rank0 != rank1  # different augmentation draws on every rank
+    assert epoch_draws(1, 2) == rank1  # ... and still reproducible
+    assert epoch_draws(1, 3) != rank1
+
+
+def test_eval_loader_worker_seeds_restart_at_every_pass() -> None:
+    cfg = TrainConfig(batch_size=8, num_workers=1, seed=5)
+    loader = make_eval_loader(WorkerDraws(), cfg)
+    first = draws(loader)
+    assert draws(loader) == first  # a second evaluation draws as the first did
+    assert draws(make_eval_loader(WorkerDraws(), cfg)) == first  # and so does a fresh (resumed) run
+    shards = [make_eval_loader(WorkerDraws(), cfg, rank=r, world_size=2) for r in (0, 1)]
+    assert draws(shards[0]) != draws(shards[1])
 
 
 def test_unknown_dataset_and_task_name_close_matches(tmp_path: Path) -> None:
@@ -295,6 +355,47 @@ def test_extending_a_finished_run_matches_a_straight_run(tmp_path: Path) -> None
     resumed = train(quick_config(tmp_path / "parts", "epochs=3", *extra), model=tiny_mlp(), resume=True)
     assert_same_weights(straight.model, resumed.model)
     assert without_times(straight.history) == without_times(resumed.history)
+
+
+def test_resume_from_the_runs_own_config_yaml_with_tuples_in_model_kwargs(tmp_path: Path) -> None:
+    cfg = dataclasses.replace(quick_config(tmp_path, "epochs=1"), model_kwargs={"T": 4, "channels": (8, 16)})
+    train(cfg, model=tiny_mlp())
+    again = load_config(tmp_path / "config.yaml", ["epochs=2"])  # YAML has no tuples: [8, 16]
+    result = train(again, model=tiny_mlp(), resume=True)
+    assert [r["epoch"] for r in result.history] == [1, 2]
+
+
+@contextmanager
+def recorded_lrs():
+    """The lr of every param group at each optimizer step taken inside the block."""
+    seen: list[list[float]] = []
+    handle = register_optimizer_step_pre_hook(lambda opt, args, kwargs: seen.append([g["lr"] for g in opt.param_groups]))
+    try:
+        yield seen
+    finally:
+        handle.remove()
+
+
+def test_extending_a_finished_cosine_run_steps_with_the_new_schedules_lr(tmp_path: Path) -> None:
+    extra = ["scheduler=cosine", "warmup_epochs=0", "max_steps_per_epoch=4"]
+    with recorded_lrs() as straight:
+        straight_run = train(quick_config(tmp_path / "straight", "epochs=3", *extra), model=tiny_mlp())
+    train(quick_config(tmp_path / "parts", "epochs=1", *extra), model=tiny_mlp())  # ends at lr 0
+    with recorded_lrs() as extended:
+        extended_run = train(quick_config(tmp_path / "parts", "epochs=3", *extra), model=tiny_mlp(), resume=True)
+    assert len(straight) == 12 and len(extended) == 8
+    first = 0.01 * WarmupCosine(total_steps=12)(4)  # step 4 of the 3-epoch cosine: 0.0075
+    assert extended[0] == [first, first]
+    assert extended == straight[4:]  # the lrs of a straight run from there on, bit for bit
+    assert [r["lr"] for r in extended_run.history[1:]] == [r["lr"] for r in straight_run.history[1:]]
+
+
+def test_checkpoint_that_does_not_fit_the_optimizer_names_the_path(tmp_path: Path) -> None:
+    train(quick_config(tmp_path, "epochs=1"), model=tiny_mlp())
+    model = tiny_mlp()
+    model[1].bias.requires_grad_(False)  # same weights, one trainable tensor fewer
+    with pytest.raises(ValueError, match=r"last\.pt.*does not fit the optimizer"):
+        train(quick_config(tmp_path, "epochs=2"), model=model, resume=True)
 
 
 def test_resuming_another_models_checkpoint_is_refused(tmp_path: Path) -> None:

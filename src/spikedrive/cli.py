@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 __all__ = ["main"]
 
@@ -59,9 +59,12 @@ def _build_parser() -> _Parser:
     ev = sub.add_parser("eval", help="evaluate a checkpoint on its recipe's validation split")
     ev.add_argument("checkpoint", help="a checkpoint written by train (last.pt or best.pt)")
 
-    energy = sub.add_parser("energy", help="energy and firing-rate table of a model on real digits")
-    energy.add_argument("--model", default="digits_snn", help="registered model name (default: digits_snn)")
-    energy.add_argument("--checkpoint", default=None, help="load weights from a checkpoint")
+    energy = sub.add_parser("energy", help="energy and firing-rate table of a model on real data")
+    energy.add_argument("--model", default=None,
+                        help="registered model name, measured on the 8x8 digits (default: digits_snn); "
+                             "with --checkpoint, the checkpoint's model")
+    energy.add_argument("--checkpoint", default=None,
+                        help="a checkpoint written by train: its weights, measured on its recipe's validation split")
     energy.add_argument("--spike-driven", action="store_true", help="convert I-LIF models first")
     energy.add_argument("--batch", type=_positive_int, default=256, help="samples measured (default: 256)")
     energy.add_argument("--plot", default=None, help="write the firing-rate chart to this PNG")
@@ -105,8 +108,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from .engine import build_datasets, build_task, config_from_dict, evaluate, load_checkpoint, load_model
-    from .engine import make_eval_loader, resolve_device
+    from .engine import (
+        build_datasets,
+        build_task,
+        config_from_dict,
+        evaluate,
+        load_checkpoint,
+        load_model,
+        make_eval_loader,
+        resolve_device,
+    )
 
     path = Path(args.checkpoint)
     if not path.is_file():
@@ -126,18 +137,54 @@ def _cmd_energy(args: argparse.Namespace) -> int:
     from . import create_model, to_spike_driven
     from .analysis import energy_report, plot_firing_rates
     from .data.digits import load_digits_split
-    from .engine import load_model
 
-    model = load_model(args.checkpoint) if args.checkpoint else create_model(args.model)
+    if args.checkpoint:
+        name, model, x, batch_dim = _checkpoint_and_input(args)
+    else:
+        name = args.model or "digits_snn"
+        model = create_model(name)
+        _, test = load_digits_split()
+        x, batch_dim = torch.stack([test[i][0] for i in range(min(args.batch, len(test)))]), 0
     if args.spike_driven:
         to_spike_driven(model)
-    _, test = load_digits_split()
-    x = torch.stack([test[i][0] for i in range(min(args.batch, len(test)))])
-    report = energy_report(model, x)
+    report = energy_report(model, x, batch_dim=batch_dim)
     print(report.table())
     if args.plot:
-        print(f"plot: {plot_firing_rates(report, args.plot, title=args.model)}")
+        print(f"plot: {plot_firing_rates(report, args.plot, title=name)}")
     return 0
+
+
+def _checkpoint_and_input(args: argparse.Namespace) -> tuple[str, Any, Any, int]:
+    """``(model name, model, input batch, batch dim)`` for ``energy --checkpoint``: the model on
+    ``args.batch`` samples of its recipe's validation split, fed as its task feeds it."""
+    from dataclasses import replace
+
+    from .engine import (
+        build_datasets,
+        build_task,
+        config_from_dict,
+        first_model_input,
+        load_checkpoint,
+        load_model,
+        make_eval_loader,
+    )
+
+    path = Path(args.checkpoint)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
+    cfg = config_from_dict(load_checkpoint(path, map_location="cpu")["config"])
+    if args.model is not None and args.model != cfg.model:
+        raise ValueError(f"--model {args.model!r} conflicts with the checkpoint's model {cfg.model!r}; "
+                         "leave --model out with --checkpoint")
+    model = load_model(path)
+    task = build_task(cfg)
+    _, val_set = build_datasets(cfg)
+    loader = make_eval_loader(val_set, replace(cfg, eval_batch_size=args.batch, num_workers=0))
+    x = first_model_input(loader, task, "cpu")
+    if x is None:
+        raise ValueError(f"task {cfg.task!r} of {str(path)!r} defines no model_input(batch), so its model "
+                         "input is unknown")
+    return cfg.model, model, x, 1 if getattr(val_set, "time_major", False) else 0
 
 
 def _cmd_models(args: argparse.Namespace) -> int:

@@ -23,6 +23,7 @@ from .data import (
     ShardSampler,
     build_datasets,
     epoch_seed,
+    eval_seed,
     list_datasets,
     make_eval_loader,
     make_train_loader,
@@ -37,8 +38,9 @@ from .distributed import (
     unwrap_model,
 )
 from .loop import TrainingDiverged, check_finite_weights, evaluate, train_one_epoch
-from .optim import WarmupCosine, build_optimizer, build_scheduler
+from .optim import WarmupCosine, apply_schedule, build_optimizer, build_scheduler
 from .seeding import (
+    derive_seed,
     rank_seed,
     rng_state,
     seed_everything,
@@ -68,11 +70,11 @@ __all__ = [
     "register_task", "list_tasks", "build_task",
     # data
     "register_dataset", "list_datasets", "build_datasets", "make_train_loader", "make_eval_loader",
-    "set_loader_epoch", "epoch_seed", "ShardSampler",
+    "set_loader_epoch", "epoch_seed", "eval_seed", "ShardSampler",
     # checkpoints and reproducibility
     "save_checkpoint", "load_checkpoint", "load_model", "check_compatible", "CHECKPOINT_FORMAT",
-    "seed_everything", "rank_seed", "rng_state", "set_rng_state", "set_deterministic",
+    "seed_everything", "rank_seed", "derive_seed", "rng_state", "set_rng_state", "set_deterministic",
     # building blocks
-    "train_one_epoch", "check_finite_weights", "build_optimizer", "build_scheduler", "WarmupCosine",
-    "DistContext", "setup_distributed", "cleanup_distributed", "resolve_device", "unwrap_model",
+    "train_one_epoch", "check_finite_weights", "build_optimizer", "build_scheduler", "apply_schedule",
+    "WarmupCosine", "DistContext", "setup_distributed", "cleanup_distributed", "resolve_device", "unwrap_model",
 ]

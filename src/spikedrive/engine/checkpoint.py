@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from ..models import create_model
+from .config import plain_value
 from .io import atomic_write
 
 __all__ = ["CHECKPOINT_FORMAT", "check_compatible", "load_checkpoint", "load_model", "save_checkpoint"]
@@ -59,10 +60,14 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
 
 def check_compatible(state: dict[str, Any], cfg: Any, path: str | os.PathLike) -> None:
     """Raise ``ValueError`` unless the checkpoint was trained with ``cfg``'s task and model
-    (name and keyword arguments): resuming another model's weights is never what was meant."""
+    (name and keyword arguments): resuming another model's weights is never what was meant.
+
+    Values are compared in their YAML round-trip form (:func:`~.config.plain_value`), so a
+    checkpoint holding ``(8, 16)`` matches the run's own ``config.yaml``, which reads ``[8, 16]``.
+    """
     saved = state["config"]
     for key in ("task", "model", "model_kwargs"):
-        if saved.get(key) != getattr(cfg, key):
+        if plain_value(saved.get(key)) != plain_value(getattr(cfg, key)):
             raise ValueError(
                 f"checkpoint {str(path)!r} was trained with {key}={saved.get(key)!r}, but the config has "
                 f"{key}={getattr(cfg, key)!r}; use the run's own config or a new out_dir")
@@ -73,5 +78,9 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> n
     state = load_checkpoint(path, map_location=device)
     cfg = state["config"]
     model = create_model(cfg["model"], **cfg.get("model_kwargs", {}))
-    model.load_state_dict(state["model"])
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as exc:
+        raise ValueError(f"checkpoint {str(path)!r} does not fit model {cfg['model']!r} built from its "
+                         f"config (was it trained with a model passed to train()?): {exc}") from exc
     return model.to(device).eval()

@@ -22,12 +22,35 @@ import yaml
 
 from .io import atomic_write_text
 
-__all__ = ["TrainConfig", "apply_overrides", "config_from_dict", "load_config", "save_config"]
+__all__ = ["TrainConfig", "apply_overrides", "config_from_dict", "load_config", "plain_value", "save_config"]
 
 OPTIMIZERS = ("adamw", "adam", "sgd")
 SCHEDULERS = ("cosine", "constant")
 MONITOR_MODES = ("max", "min")
 _DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+
+# YAML 1.1 (PyYAML) reads a float only with a dot and a signed exponent, so "1e-3" and "1.0e3"
+# stay text. Recipes and overrides read them as Python and YAML 1.2 do: as numbers.
+_FLOAT_RE = re.compile(r"""^(?:
+     [-+]?[0-9][0-9_]*\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+    |[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+
+    |[-+]?\.[0-9][0-9_]*(?:[eE][-+]?[0-9]+)?
+    |[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*
+    |[-+]?\.(?:inf|Inf|INF)
+    |\.(?:nan|NaN|NAN))$""", re.VERBOSE)
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, but exponent floats without a dot (``1e-3``) are floats."""
+
+
+class _Dumper(yaml.SafeDumper):
+    """PyYAML's safe dumper with :class:`_Loader`'s float rule, so text such as ``"1e-3"`` is
+    quoted and reads back as text."""
+
+
+for _cls in (_Loader, _Dumper):
+    _cls.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT_RE, list("-+0123456789."))
 
 
 @dataclass
@@ -133,8 +156,9 @@ class TrainConfig:
                  self.max_steps_per_epoch is None or self.max_steps_per_epoch >= 1, "null or an integer >= 1")
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain-Python dict (YAML- and checkpoint-safe) of every field."""
-        return dataclasses.asdict(self)
+        """Plain-Python dict (YAML- and checkpoint-safe) of every field, equal to its own YAML
+        round trip (tuples inside dict fields are lists, as YAML would make them)."""
+        return plain_value(dataclasses.asdict(self))
 
 
 def config_from_dict(values: dict[str, Any], base: TrainConfig | None = None) -> TrainConfig:
@@ -193,7 +217,7 @@ def load_config(path: str | os.PathLike | None = None, overrides: list[str] | No
         if not path.is_file():
             raise FileNotFoundError(f"load_config: no config file at {str(path)!r}")
         try:
-            values = yaml.safe_load(path.read_text()) or {}
+            values = yaml.load(path.read_text(), Loader=_Loader) or {}
         except yaml.YAMLError as exc:
             raise ValueError(f"load_config: {str(path)!r} is not valid YAML: {exc}") from exc
         try:
@@ -205,7 +229,17 @@ def load_config(path: str | os.PathLike | None = None, overrides: list[str] | No
 
 def save_config(cfg: TrainConfig, path: str | os.PathLike) -> None:
     """Write ``cfg`` as YAML (atomically), in field order, loadable by :func:`load_config`."""
-    atomic_write_text(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    atomic_write_text(path, yaml.dump(cfg.to_dict(), Dumper=_Dumper, sort_keys=False))
+
+
+def plain_value(value: Any) -> Any:
+    """``value`` in the form a YAML round trip gives it: tuples (and lists) become lists and
+    mappings plain dicts, recursively; other values unchanged. Compare configs in this form."""
+    if isinstance(value, dict):
+        return {k: plain_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain_value(v) for v in value]
+    return value
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -238,7 +272,7 @@ def _parse_scalar(raw: str) -> Any:
     if text in ("None", "none"):
         return None
     try:
-        return yaml.safe_load(text) if text else ""
+        return yaml.load(text, Loader=_Loader) if text else ""
     except yaml.YAMLError:
         return text
 
@@ -280,7 +314,8 @@ def _coerce(name: str, value: Any, hint: Any, raw: str | None) -> Any:
         if value is None:
             return {}
         if isinstance(value, dict):
-            return dict(value)
+            # The in-memory form equals the YAML round trip (config.yaml, resume from it).
+            return plain_value(value)
     elif base is bool:
         if isinstance(value, bool):
             return value
@@ -290,7 +325,7 @@ def _coerce(name: str, value: Any, hint: Any, raw: str | None) -> Any:
     elif base is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
-        # YAML 1.1 reads "3e-4" (no dot) as text; a number field means a number.
+        # A number given as text in Python (TrainConfig(lr="3e-4")): a number field means a number.
         if isinstance(value, str):
             try:
                 return float(value)

@@ -4,11 +4,15 @@ The order of an epoch depends only on ``(seed, epoch)``, never on what ran befor
 run draws the same batches as an uninterrupted one. Under DDP each rank reads its own shard:
 ``DistributedSampler`` for training (equal step counts on every rank), a padding-free strided
 shard for evaluation (so no sample is counted twice in the all-reduced metrics).
+
+Random transforms in DataLoader workers draw from seeds the loader's generator hands out: for
+training it is seeded per ``(seed, epoch, rank)`` (ranks apply different draws to their
+samples), for evaluation it restarts from a per-``(seed, rank)`` seed at every pass, so an
+evaluation never depends on how many passes came before it.
 """
 
 from __future__ import annotations
 
-import difflib
 import random
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -17,13 +21,17 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
+from .._registry import Registry
 from ..data.digits import load_digits_split
 from ..data.ndigits import load_ndigits_frames
+from .distributed import DistContext
+from .seeding import derive_seed
 
 __all__ = [
     "ShardSampler",
     "build_datasets",
     "epoch_seed",
+    "eval_seed",
     "list_datasets",
     "make_eval_loader",
     "make_train_loader",
@@ -32,7 +40,7 @@ __all__ = [
 ]
 
 DatasetBuilder = Callable[..., tuple[Dataset, Dataset]]
-_DATASETS: dict[str, DatasetBuilder] = {}
+_DATASETS: Registry[DatasetBuilder] = Registry("dataset")
 
 
 def register_dataset(name: str, builder: DatasetBuilder) -> None:
@@ -40,31 +48,46 @@ def register_dataset(name: str, builder: DatasetBuilder) -> None:
 
     ``root`` is the recipe's ``data_root`` (``None`` for embedded data). Each rank calls the
     builder itself, so it must return the same split in every process (seed it, don't shuffle).
+    Under DDP the engine calls it on rank 0 first and on the other ranks only once rank 0 is
+    done, so a builder that generates or downloads files into a cache does it once, and the
+    other ranks find the cache filled.
     """
-    if name in _DATASETS:
-        raise ValueError(f"register_dataset: a dataset named {name!r} is already registered")
-    _DATASETS[name] = builder
+    _DATASETS.add(name, builder)
 
 
 def list_datasets() -> list[str]:
     """Sorted names of the registered datasets."""
-    return sorted(_DATASETS)
+    return _DATASETS.names()
 
 
-def build_datasets(cfg: Any) -> tuple[Dataset, Dataset]:
-    """``(train, val)`` for ``cfg.dataset`` with ``cfg.data_root`` and ``cfg.dataset_kwargs``."""
-    if cfg.dataset not in _DATASETS:
-        close = difflib.get_close_matches(cfg.dataset, _DATASETS, n=3)
-        hint = f"did you mean {close}?" if close else f"known datasets: {list_datasets()}"
-        raise ValueError(f"config: dataset={cfg.dataset!r} is not registered; {hint}")
-    return _DATASETS[cfg.dataset](cfg.data_root, **cfg.dataset_kwargs)
+def build_datasets(cfg: Any, ctx: DistContext | None = None) -> tuple[Dataset, Dataset]:
+    """``(train, val)`` for ``cfg.dataset`` with ``cfg.data_root`` and ``cfg.dataset_kwargs``.
+
+    Under DDP pass the process's ``ctx`` (a collective then: every rank must call it): rank 0
+    builds first, alone, so a cold cache is generated once instead of by every rank at the
+    same time; the other ranks build after it and find the cache.
+    """
+    builder = _DATASETS.get(cfg.dataset, field="config: dataset")
+
+    def build() -> tuple[Dataset, Dataset]:
+        return builder(cfg.data_root, **cfg.dataset_kwargs)
+
+    return build() if ctx is None else ctx.main_first(build)
 
 
-def epoch_seed(seed: int, epoch: int) -> int:
-    """A 63-bit seed mixing ``seed`` and ``epoch`` (both >= 0; ``SeedSequence`` keeps nearby
-    pairs apart, unlike ``seed + epoch``)."""
-    state = np.random.SeedSequence([int(seed), int(epoch)]).generate_state(1, dtype=np.uint64)[0]
-    return int(state) & 0x7FFF_FFFF_FFFF_FFFF
+def epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
+    """A 63-bit seed of the training loader's generator for ``epoch`` on ``rank`` (all >= 0).
+
+    It decides the shuffle of single-process runs and the seeds of DataLoader workers (their
+    augmentation draws), so every rank gets its own. Rank 0 keeps the seed of a single-process
+    run, ``derive_seed(seed, epoch)``; rank ``r > 0`` adds ``r`` as a third word.
+    """
+    return derive_seed(seed, epoch) if rank == 0 else derive_seed(seed, epoch, rank)
+
+
+def eval_seed(seed: int, rank: int = 0) -> int:
+    """A 63-bit seed the evaluation loader's generator restarts from at every pass on ``rank``."""
+    return derive_seed(seed, 0xE7A1, rank)
 
 
 class ShardSampler(Sampler[int]):
@@ -127,21 +150,38 @@ def make_train_loader(dataset: Dataset, cfg: Any, rank: int = 0, world_size: int
 
 def make_eval_loader(dataset: Dataset, cfg: Any, rank: int = 0, world_size: int = 1,
                      pin_memory: bool = False) -> DataLoader:
-    """In-order loader over this rank's shard of ``dataset``, every sample exactly once overall."""
+    """In-order loader over this rank's shard of ``dataset``, every sample exactly once overall.
+
+    Every pass starts its generator afresh from :func:`eval_seed`, so worker seeds (and any
+    random transform in the workers) are the same at every evaluation, whatever ran before.
+    """
     global_batch = cfg.eval_batch_size or cfg.batch_size
     batch = max(1, global_batch // world_size)
     sampler = ShardSampler(len(dataset), rank, world_size) if world_size > 1 else None
     # A private generator: iterating must not draw from (and so shift) the global torch RNG.
-    generator = torch.Generator().manual_seed(cfg.seed)
-    return DataLoader(dataset, batch_size=batch, shuffle=False, sampler=sampler,
-                      num_workers=cfg.num_workers, pin_memory=pin_memory, generator=generator,
-                      worker_init_fn=_seed_worker if cfg.num_workers else None, collate_fn=_collate(dataset))
+    return _RestartingLoader(
+        dataset, pass_seed=eval_seed(cfg.seed, rank), batch_size=batch, shuffle=False, sampler=sampler,
+        num_workers=cfg.num_workers, pin_memory=pin_memory, generator=torch.Generator(),
+        worker_init_fn=_seed_worker if cfg.num_workers else None, collate_fn=_collate(dataset))
 
 
-def set_loader_epoch(loader: DataLoader, seed: int, epoch: int) -> None:
-    """Make ``loader``'s next pass the order of ``epoch``, independent of earlier passes."""
+class _RestartingLoader(DataLoader):
+    """A DataLoader whose generator is reseeded with ``pass_seed`` at the start of every pass."""
+
+    def __init__(self, *args: Any, pass_seed: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.pass_seed = pass_seed
+
+    def __iter__(self) -> Iterator[Any]:
+        self.generator.manual_seed(self.pass_seed)
+        return super().__iter__()
+
+
+def set_loader_epoch(loader: DataLoader, seed: int, epoch: int, rank: int = 0) -> None:
+    """Make ``loader``'s next pass the order of ``epoch`` on ``rank``, independent of earlier
+    passes (under DDP pass the process's rank: see :func:`epoch_seed`)."""
     if loader.generator is not None:
-        loader.generator.manual_seed(epoch_seed(seed, epoch))
+        loader.generator.manual_seed(epoch_seed(seed, epoch, rank))
     if isinstance(loader.sampler, DistributedSampler):
         loader.sampler.set_epoch(epoch)
 

@@ -8,8 +8,9 @@ at the end. Without those variables everything here is a no-op.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
@@ -18,17 +19,23 @@ from torch.nn.parallel import DistributedDataParallel
 
 __all__ = ["DistContext", "cleanup_distributed", "resolve_device", "setup_distributed", "unwrap_model"]
 
+R = TypeVar("R")
+
 
 def resolve_device(preference: str, local_rank: int = 0) -> torch.device:
     """``"auto"`` → ``cuda:<local_rank>`` when CUDA is available, else CPU; ``"cuda"`` →
-    ``cuda:<local_rank>`` (an error without CUDA); ``"cpu"`` and ``"cuda:N"`` as given."""
+    ``cuda:<local_rank>``; ``"cpu"`` and ``"cuda:N"`` as given.
+
+    Raises ``ValueError`` (naming the ``device`` field and its value) for a CUDA device on a
+    machine without CUDA: a config that does not fit the machine, not a crash.
+    """
     if preference == "cpu":
         return torch.device("cpu")
     if preference == "auto":
         return torch.device("cuda", local_rank) if torch.cuda.is_available() else torch.device("cpu")
     if not torch.cuda.is_available():
-        raise RuntimeError(f"config: device={preference!r} but torch.cuda.is_available() is False; "
-                           "use device=cpu or device=auto")
+        raise ValueError(f"config: device={preference!r} but torch.cuda.is_available() is False on this "
+                         "machine; use device=cpu or device=auto")
     if preference == "cuda":
         return torch.device("cuda", local_rank)
     return torch.device(preference)
@@ -67,6 +74,32 @@ class DistContext:
         if not self.distributed:
             return flag
         return bool(self.all_reduce_sum(torch.tensor([1.0 if flag else 0.0])).item() > 0)
+
+    def main_first(self, fn: Callable[[], R]) -> R:
+        """``fn()`` on rank 0 first, alone; then, once it has returned, on the other ranks (a
+        collective: every rank must call it). For work that fills a cache the others then read,
+        such as generating a dataset on first use.
+
+        If ``fn`` raises on rank 0, rank 0 re-raises it and the other ranks raise
+        ``RuntimeError`` instead of waiting for it (or running ``fn`` themselves).
+        """
+        if not self.distributed:
+            return fn()
+        result: Any = None
+        error: Exception | None = None
+        if self.is_main:
+            try:
+                result = fn()
+            except Exception as exc:  # noqa: BLE001 (re-raised below, once the other ranks know)
+                error = exc
+        if self.any(error is not None):  # the barrier: the other ranks wait here for rank 0
+            if error is not None:
+                raise error
+            raise RuntimeError(f"rank {self.rank}: stopping because rank 0 failed in work it had to do "
+                               "first (see rank 0's error)")
+        if not self.is_main:
+            result = fn()
+        return result
 
     def gather_objects(self, obj: Any) -> list[Any]:
         """``obj`` of every rank, in rank order (picklable objects; a collective)."""

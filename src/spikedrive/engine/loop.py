@@ -11,6 +11,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from ..analysis import evaluating
 from .distributed import DistContext, unwrap_model
 from .task import Task
 
@@ -98,26 +99,22 @@ def check_finite_weights(model: nn.Module) -> list[str]:
     return [name for name, t in named if not bool(torch.isfinite(t).all())]
 
 
-@torch.no_grad()
 def evaluate(model: nn.Module, task: Task, loader: DataLoader, device: torch.device | str, *,
              all_reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
              progress: bool = False, desc: str = "eval") -> dict[str, float]:
     """Metrics of ``model`` over ``loader`` as ``task`` defines them, e.g. ``{"accuracy": ...}``.
 
-    The model runs in eval mode (its previous mode is restored after). Under DDP pass this
-    rank's shard as ``loader`` and ``all_reduce`` (element-wise sum over ranks): the result is
-    then the metric over the whole set, on every rank.
+    The model runs in eval mode without gradients; afterwards every submodule is back in its
+    own previous mode (a deliberately frozen, eval-mode batch norm stays frozen). Under DDP pass
+    this rank's shard as ``loader`` and ``all_reduce`` (element-wise sum over ranks): the result
+    is then the metric over the whole set, on every rank.
     """
     module = unwrap_model(model)  # DDP's forward would sync buffers; evaluation needs no collective
-    was_training = module.training
-    module.eval()
     device = torch.device(device)
     metrics = task.new_metrics()
-    try:
+    with evaluating(module):
         for batch in tqdm(loader, desc=desc, leave=False, dynamic_ncols=True, disable=not progress):
             batch = task.to_device(batch, device)
             metrics.update(task.forward(module, batch), batch)
-    finally:
-        module.train(was_training)
     metrics.reduce(all_reduce if all_reduce is not None else (lambda t: t))
     return {k: float(v) for k, v in metrics.compute().items()}

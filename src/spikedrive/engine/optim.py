@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
 
-__all__ = ["WarmupCosine", "build_optimizer", "build_scheduler"]
+__all__ = ["WarmupCosine", "apply_schedule", "build_optimizer", "build_scheduler"]
 
 
 def build_optimizer(model: nn.Module, cfg: Any) -> torch.optim.Optimizer:
@@ -70,3 +70,18 @@ def build_scheduler(optimizer: torch.optim.Optimizer, cfg: Any, steps_per_epoch:
     total = cfg.epochs * steps_per_epoch
     warmup = min(total, round(cfg.warmup_epochs * steps_per_epoch))
     return LambdaLR(optimizer, WarmupCosine(total, warmup, cosine=cfg.scheduler == "cosine"))
+
+
+def apply_schedule(scheduler: LambdaLR) -> None:
+    """Set each param group's ``lr`` to what ``scheduler`` gives at its current position.
+
+    ``LambdaLR`` writes the lr into the optimizer only when it steps, so after restoring a
+    position (``load_state_dict``) into a schedule of another shape (a finished run extended to
+    more epochs) the groups would keep the lr the checkpoint ended with for one step. The
+    expression is ``LambdaLR.get_lr``'s, so the values equal an uninterrupted run's bit for bit.
+    """
+    step = scheduler.last_epoch
+    lrs = [base * fn(step) for base, fn in zip(scheduler.base_lrs, scheduler.lr_lambdas, strict=True)]
+    for group, lr in zip(scheduler.optimizer.param_groups, lrs, strict=True):
+        group["lr"] = lr
+    scheduler._last_lr = list(lrs)  # what get_last_lr() reports; LambdaLR keeps no public setter

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["rank_seed", "rng_state", "seed_everything", "set_deterministic", "set_rng_state"]
+__all__ = ["derive_seed", "rank_seed", "rng_state", "seed_everything", "set_deterministic", "set_rng_state"]
 
 
 def seed_everything(seed: int) -> None:
@@ -23,11 +23,21 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def derive_seed(*words: int) -> int:
+    """A 63-bit seed mixed from non-negative integers by NumPy's ``SeedSequence``, which keeps
+    nearby keys apart (unlike ``seed + epoch``). Every seed the engine derives comes from here.
+
+    63 bits, so the result is a valid seed for ``torch.Generator.manual_seed`` and for
+    :func:`seed_everything`.
+    """
+    state = np.random.SeedSequence([int(w) for w in words]).generate_state(1, dtype=np.uint64)[0]
+    return int(state) & 0x7FFF_FFFF_FFFF_FFFF
+
+
 def rank_seed(seed: int, rank: int) -> int:
     """A 63-bit seed for ``rank``'s random stream during training, distinct per rank and from
     ``seed`` itself (which initialises the weights identically on every rank)."""
-    state = np.random.SeedSequence([int(seed), 0x5EED, int(rank)]).generate_state(1, dtype=np.uint64)[0]
-    return int(state) & 0x7FFF_FFFF_FFFF_FFFF
+    return derive_seed(seed, 0x5EED, rank)
 
 
 def set_deterministic(enabled: bool) -> None:

@@ -24,13 +24,14 @@ The contract, in full:
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .._registry import Registry
 
 __all__ = [
     "ClassificationMetrics",
@@ -173,28 +174,23 @@ class ClassificationTask:
 # --- the task registry ----------------------------------------------------------------------
 
 TaskBuilder = Callable[..., Task]
-_TASKS: dict[str, TaskBuilder] = {}
+_TASKS: Registry[TaskBuilder] = Registry("task")
 
 
 def register_task(name: str, builder: TaskBuilder) -> None:
     """Make ``task: <name>`` in a recipe build ``builder(cfg)`` (``cfg`` a ``TrainConfig``)."""
-    if name in _TASKS:
-        raise ValueError(f"register_task: a task named {name!r} is already registered")
-    _TASKS[name] = builder
+    _TASKS.add(name, builder)
 
 
 def list_tasks() -> list[str]:
     """Sorted names of the registered tasks."""
-    return sorted(_TASKS)
+    return _TASKS.names()
 
 
 def build_task(cfg: Any) -> Task:
     """The task object named by ``cfg.task``, built from the config."""
-    if cfg.task not in _TASKS:
-        close = difflib.get_close_matches(cfg.task, _TASKS, n=3)
-        hint = f"did you mean {close}?" if close else f"known tasks: {list_tasks()}"
-        raise ValueError(f"config: task={cfg.task!r} is not registered; {hint}")
-    return _TASKS[cfg.task](cfg)
+    builder = _TASKS.get(cfg.task, field="config: task")
+    return builder(cfg)
 
 
 register_task("classification", lambda cfg: ClassificationTask(label_smoothing=cfg.label_smoothing))

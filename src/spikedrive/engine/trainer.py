@@ -27,7 +27,7 @@ from .data import build_datasets, make_eval_loader, make_train_loader, set_loade
 from .distributed import DistContext, cleanup_distributed, setup_distributed
 from .logger import MetricsLog
 from .loop import TrainingDiverged, check_finite_weights, evaluate, train_one_epoch
-from .optim import build_optimizer, build_scheduler
+from .optim import apply_schedule, build_optimizer, build_scheduler
 from .report import first_model_input, write_energy_report
 from .seeding import (
     rank_seed,
@@ -117,7 +117,8 @@ class _Run:
         # would apply the same masks to different samples.
         seed_everything(rank_seed(cfg.seed, ctx.rank))
         self.task = task if task is not None else build_task(cfg)
-        train_set, val_set = datasets if datasets is not None else build_datasets(cfg)
+        # Rank 0 builds first, so a dataset generated into a cold cache is written once.
+        train_set, val_set = datasets if datasets is not None else build_datasets(cfg, ctx)
         pin = ctx.device.type == "cuda"
         self.train_loader = make_train_loader(train_set, cfg, ctx.rank, ctx.world_size, pin_memory=pin)
         self.val_loader = make_eval_loader(val_set, cfg, ctx.rank, ctx.world_size, pin_memory=pin)
@@ -157,11 +158,17 @@ class _Run:
             self.model.load_state_dict(state["model"])
         except RuntimeError as exc:
             raise ValueError(f"checkpoint {str(path)!r} does not fit the model: {exc}") from exc
-        self.optimizer.load_state_dict(state["optimizer"])
+        try:
+            self.optimizer.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"checkpoint {str(path)!r} does not fit the optimizer (are the same parameters "
+                             f"trainable?): {exc}") from exc
         # The schedule's shape comes from the current config (so epochs can be extended); only
-        # its position is restored.
+        # its position is restored, and the lr of every group is set to the schedule's value
+        # there (the checkpoint's lr is that of the old shape).
         sched = dict(state["scheduler"], lr_lambdas=[None] * len(self.scheduler.lr_lambdas))
         self.scheduler.load_state_dict(sched)
+        apply_schedule(self.scheduler)
         self.start_epoch, self.global_step = int(state["epoch"]), int(state["global_step"])
         self.best, self.best_epoch = state.get("best_metric"), int(state.get("best_epoch", 0))
         self.history = [dict(r) for r in state["history"]]
@@ -185,7 +192,7 @@ class _Run:
         model = ctx.wrap(self.model)
         for epoch in range(self.start_epoch, cfg.epochs):
             started = time.perf_counter()
-            set_loader_epoch(self.train_loader, cfg.seed, epoch)
+            set_loader_epoch(self.train_loader, cfg.seed, epoch, ctx.rank)
             train_stats, self.global_step = train_one_epoch(
                 model, self.task, self.train_loader, self.optimizer, self.scheduler, ctx=ctx,
                 epoch=epoch + 1, epochs=cfg.epochs, global_step=self.global_step, grad_clip=cfg.grad_clip,
