@@ -6,6 +6,7 @@ import struct
 import sys
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -18,6 +19,7 @@ from spikedrive.data.events.dtype import EVENT_DTYPE, as_events, check_events, i
 from spikedrive.data.events.errors import CorruptFileError
 from spikedrive.data.events.gen1 import BOX_DTYPE, read_gen1_boxes, write_gen1_boxes
 from spikedrive.data.events.gesture_labels import read_dvs_gesture_labels, write_dvs_gesture_labels
+from spikedrive.data.events._window import lazy_window_bounds, window_bounds
 from spikedrive.data.events.mvsec import (
     iter_mvsec_events, read_mvsec_events_window, read_mvsec_hdf5, write_mvsec_hdf5,
 )
@@ -27,7 +29,7 @@ from spikedrive.data.events.prophesee import (
     write_prophesee_dat,
 )
 from spikedrive.data.events.prophesee_npy import read_prophesee_npy, write_prophesee_npy
-from spikedrive.data.events.shd import read_shd, write_shd
+from spikedrive.data.events.shd import read_shd, read_shd_sample, write_shd
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "events"
 FAST = settings(max_examples=50, deadline=None,
@@ -77,6 +79,40 @@ def test_make_events_and_checks():
         check_events(np.zeros(3), "my_arg")
     tonic = np.array([(1, 2, 3, True)], dtype=[("x", "<i2"), ("y", "<i2"), ("t", "<i8"), ("p", "?")])
     assert as_events(tonic, "ev").tolist() == [(3, 1, 2, 1)]
+
+
+def test_check_events_is_the_one_validator():
+    tonic = np.array([(1, 2, 3, True, 0.5)] * 2,
+                     dtype=[("x", "<i2"), ("y", "<i2"), ("t", "<i8"), ("p", "?"), ("extra", "<f4")])
+    check_events(tonic, "ev", exact=False)  # any field order, extra fields: the lenient layout
+    with pytest.raises(ValueError, match="ev: expected dtype"):
+        check_events(tonic, "ev")  # exact: EVENT_DTYPE only
+    with pytest.raises(ValueError, match="ev: expected a structured array with fields"):
+        check_events(tonic[["x", "y", "t"]], "ev", exact=False)
+    with pytest.raises(ValueError, match="ev: expected a NumPy structured array"):
+        check_events([1, 2], "ev", exact=False)
+    with pytest.raises(ValueError, match="ev: expected a 1-D"):
+        check_events(make_events([1, 2], [0, 0], [0, 0], [0, 1]).reshape(1, 2), "ev")
+    with pytest.raises(ValueError, match="ev: timestamps 't' must be sorted"):
+        check_events(make_events([2, 1], [0, 0], [0, 0], [0, 1]), "ev", need_sorted=True)
+    with pytest.raises(ValueError, match="missing|fields"):
+        as_events(tonic[["x", "y", "t"]], "ev")
+
+
+@pytest.mark.parametrize(
+    "write, events, match",
+    [
+        (lambda p, e: write_nmnist(p, e), make_events([0], [256], [0], [1]), r"write_nmnist: events\['x'\] spans \[256, 256\].*\[0, 255\]"),
+        (lambda p, e: write_aedat2(p, e), make_events([0], [0], [128], [1]), r"write_aedat2: events\['y'\] spans \[128, 128\].*\[0, 127\]"),
+        (lambda p, e: write_aedat31(p, e), make_events([-1], [0], [0], [1]), r"write_aedat31: events\['t'\] spans \[-1, -1\]"),
+        (lambda p, e: write_prophesee_dat(p, e), make_events([2**32], [0], [0], [1]), r"write_prophesee_dat: events\['t'\].*4294967295"),
+        (lambda p, e: write_mvsec_hdf5(p, p.with_suffix(".gt"), e, np.zeros((0, 1, 1)), []),
+         make_events([0], [-3], [0], [1]), r"write_mvsec_hdf5: events\['x'\] spans \[-3, -3\]"),
+    ],
+)
+def test_writers_name_field_and_range(tmp_path, write, events, match):
+    with pytest.raises(ValueError, match=match):
+        write(tmp_path / "out", events)
 
 
 # --------------------------------------------------------------------------- N-MNIST
@@ -149,6 +185,52 @@ def test_dat_truncated_and_corrupt(tmp_path):
     assert "p=2" in str(err)
     with pytest.raises(ValueError, match="'x'"):
         write_prophesee_dat(tmp_path / "d.dat", make_events([0], [5], [5], [1]), width=4, height=8)
+
+
+def test_dat_start_count_out_of_range_are_errors(tmp_path):
+    ev = make_events(np.arange(10) * 100, np.arange(10), np.zeros(10), np.ones(10))
+    path = tmp_path / "ten.dat"
+    write_prophesee_dat(path, ev)
+    assert np.array_equal(read_prophesee_dat(path, start=10), ev[:0])  # empty but in range
+    assert np.array_equal(read_prophesee_dat(path, start=3, count=7), ev[3:])
+    for kwargs, match in (
+        ({"start": 10**12}, r"start=1000000000000, expected 0\.\.10 .*ten\.dat holds 10 events"),
+        ({"start": -5}, r"start=-5, expected 0\.\.10 .*holds 10 events"),
+        ({"start": 4, "count": 7}, r"count=7, expected 0\.\.6 from start=4 .*holds 10 events"),
+        ({"count": -1}, r"count=-1"),
+        ({"start": "3"}, r"start: expected an integer, got '3'"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            read_prophesee_dat(path, **kwargs)
+
+
+def test_dat_window_cuts_half_open_windows(tmp_path):
+    rng = np.random.default_rng(4)
+    t = np.sort(rng.integers(0, 5_000, 400))
+    ev = make_events(t, rng.integers(0, 304, 400), rng.integers(0, 240, 400), rng.integers(0, 2, 400))
+    path = tmp_path / "w.dat"
+    write_prophesee_dat(path, ev)
+    edges = [-10, 0, int(t[0]), int(t[57]), int(t[57]) + 1, int(t[200]), int(t[-1]), int(t[-1]) + 1, 10**6]
+    for a in edges:
+        for b in edges:
+            want = ev[(ev["t"] >= a) & (ev["t"] < b)]
+            assert np.array_equal(read_prophesee_dat_window(path, a, b), want), (a, b)
+    write_prophesee_dat(tmp_path / "empty.dat", ev[:0])
+    assert read_prophesee_dat_window(tmp_path / "empty.dat", 0, 10).shape == (0,)
+
+
+def test_lazy_window_bounds_read_few_times():
+    t = np.sort(np.random.default_rng(0).integers(0, 10**6, 100_000))
+    reads = []
+
+    def time_at(i):
+        reads.append(i)
+        return int(t[i])
+
+    for a, b in ((-5, 0), (0, 10**7), (int(t[500]), int(t[900])), (int(t[900]), int(t[500])), (10**7, 10**8)):
+        reads.clear()
+        assert lazy_window_bounds(time_at, len(t), a, b) == window_bounds(t, a, b)
+        assert len(reads) <= 2 * 17 + 2  # about 2 log2(N), never the whole column
 
 
 # --------------------------------------------------------------------------- AEDAT 4
@@ -340,6 +422,23 @@ def test_shd_roundtrip(tmp_path):
     raises_at(read_shd, cut(tmp_path / "shd_test.h5", tmp_path / "c.h5", 2500), None)
 
 
+def test_shd_units_must_be_channels(tmp_path):
+    times = [np.array([0.1, 0.2], np.float32)]
+    with pytest.raises(ValueError, match=r"write_shd: sample 0 units span \[3, 700\], expected 0\.\.699"):
+        write_shd(tmp_path / "w.h5", times, [np.array([3, 700])], [1])
+    write_shd(tmp_path / "ok.h5", times, [np.array([3, 699])], [1])
+    assert read_shd(tmp_path / "ok.h5").units[0].tolist() == [3, 699]
+    # a file written by another tool with a unit beyond the channels is corrupt, not wrapped
+    path = tmp_path / "bad.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("spikes/times", (1,), dtype=h5py.vlen_dtype(np.float32))[0] = times[0]
+        f.create_dataset("spikes/units", (1,), dtype=h5py.vlen_dtype(np.uint16))[0] = np.array([3, 40000], np.uint16)
+        f.create_dataset("labels", data=np.array([1], np.uint16))
+    for read in (read_shd, lambda p: read_shd_sample(p, 0)):
+        err = raises_at(read, path, None)
+        assert "unit 40000" in str(err) and "0..699" in str(err)
+
+
 # --------------------------------------------------------------------------- fuzzing
 @st.composite
 def event_arrays(draw, max_t: int, width: int, height: int, max_n: int = 40) -> np.ndarray:
@@ -430,6 +529,62 @@ def test_fuzz_random_bytes(fuzz_dir, kind, blob):
     _parse_or_value_error(reader, path)
 
 
+@pytest.fixture(scope="module")
+def valid_files(tmp_path_factory) -> dict[str, bytes]:
+    """Small valid SHD, MVSEC (data + gt) and Gen1 box files, as bytes to corrupt."""
+    d = tmp_path_factory.mktemp("valid")
+    rng = np.random.default_rng(0)
+    times = [np.sort(rng.uniform(0, 1, k)).astype(np.float32) for k in (5, 0, 12)]
+    write_shd(d / "v.h5", times, [rng.integers(0, 700, len(x)) for x in times], [1, 2, 3], speakers=[4, 5, 6])
+    n = 30
+    ev = make_events(np.arange(n) * 1000, np.arange(n) % 346, np.arange(n) % 260, np.arange(n) % 2)
+    write_mvsec_hdf5(d / "v_data.hdf5", d / "v_gt.hdf5", ev, rng.uniform(1, 9, (2, 3, 4)), [1000, 2000])
+    boxes = np.zeros(4, dtype=BOX_DTYPE)
+    boxes["t"], boxes["w"], boxes["class_id"] = [1, 1, 2, 3], 5, [0, 1, 0, 1]
+    write_gen1_boxes(d / "v_bbox.npy", boxes)
+    return {p.name: p.read_bytes() for p in d.iterdir()}
+
+
+def _read_shd_both_ways(path: Path) -> None:
+    read_shd(path)
+    for i in range(3):
+        read_shd_sample(path, i)
+
+
+def _read_mvsec_all(data: Path, gt: Path) -> None:
+    read_mvsec_hdf5(data, gt)
+    read_mvsec_events_window(data, 5_000, 20_000)
+
+
+_CORRUPTIBLE = ("v.h5", "v_data.hdf5", "v_gt.hdf5", "v_bbox.npy")
+
+
+@settings(max_examples=120, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(st.sampled_from(_CORRUPTIBLE),
+       st.lists(st.tuples(st.integers(0, 2**20), st.integers(0, 255)), max_size=6),
+       st.one_of(st.none(), st.floats(0.0, 1.0)))
+def test_fuzz_corrupted_hdf5_and_boxes(fuzz_dir, valid_files, name, edits, keep):
+    """Valid files with bytes overwritten and/or cut short: a ValueError or a sane result."""
+    data = bytearray(valid_files[name])
+    for pos, value in edits:
+        data[pos % len(data)] = value
+    if keep is not None:
+        data = data[: int(len(data) * keep)]
+    for other in _CORRUPTIBLE:  # the partner file of an MVSEC pair stays valid
+        (fuzz_dir / other).write_bytes(bytes(data) if other == name else valid_files[other])
+    reader = {
+        "v.h5": lambda: _read_shd_both_ways(fuzz_dir / "v.h5"),
+        "v_data.hdf5": lambda: _read_mvsec_all(fuzz_dir / "v_data.hdf5", fuzz_dir / "v_gt.hdf5"),
+        "v_gt.hdf5": lambda: _read_mvsec_all(fuzz_dir / "v_data.hdf5", fuzz_dir / "v_gt.hdf5"),
+        "v_bbox.npy": lambda: read_gen1_boxes(fuzz_dir / "v_bbox.npy"),
+    }[name]
+    try:
+        reader()
+    except ValueError:
+        pass
+
+
 @FAST
 @given(st.binary(max_size=200))
 def test_fuzz_random_bytes_hdf5_and_boxes(fuzz_dir, blob):
@@ -441,6 +596,32 @@ def test_fuzz_random_bytes_hdf5_and_boxes(fuzz_dir, blob):
             reader(path)
         except ValueError:
             pass
+
+
+def test_corrupt_shd_heap_and_vlen_kind_are_errors_not_hangs(tmp_path):
+    """Two corruptions that hang or crash libhdf5 itself are refused before it reads."""
+    rng = np.random.default_rng(0)
+    times = [np.sort(rng.uniform(0, 1, k)).astype(np.float32) for k in (5, 12)]
+    src = tmp_path / "shd.h5"
+    write_shd(src, times, [rng.integers(0, 700, len(x)) for x in times], [1, 2])
+    raw = src.read_bytes()
+    heap = raw.index(b"GCOL")
+    # the first object's size (header: index, refcount, 4 reserved, size): one that sends
+    # libhdf5's walk onto a zero-sized free-space record, where it loops forever
+    bad = bytearray(raw)
+    struct.pack_into("<Q", bad, heap + 16 + 8, 33)
+    (tmp_path / "heap.h5").write_bytes(bytes(bad))
+    raises_at(read_shd, tmp_path / "heap.h5", None)
+    raises_at(lambda p: read_shd_sample(p, 0), tmp_path / "heap.h5", None)
+    # the variable-length kind (sequence 0 / string 1) of the times' datatype: 3 segfaults
+    with h5py.File(src, "r") as f:
+        tid = f["spikes/times"].id.get_type().encode()[2:]
+    at = raw.index(tid)
+    bad = bytearray(raw)
+    bad[at + 1] = 3
+    (tmp_path / "kind.h5").write_bytes(bytes(bad))
+    err = raises_at(read_shd, tmp_path / "kind.h5", None)
+    assert "variable-length sequence" in str(err)
 
 
 def test_iter_aedat2_matches_read(tmp_path):

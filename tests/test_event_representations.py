@@ -215,21 +215,100 @@ def test_time_surface_matches_loop():
         R.to_time_surface(ev, SENSOR, times, 0.0)
 
 
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda ev: R.to_event_histogram(ev, SENSOR, label_time_us=None, n_bins=2), "label_time_us: expected an integer, got None"),
+        (lambda ev: R.to_event_histogram(ev, SENSOR, label_time_us="9000", n_bins=2), "label_time_us: expected an integer, got '9000'"),
+        (lambda ev: R.to_event_histogram(ev, SENSOR, label_time_us=9_000, n_bins="2"), "n_bins: expected a positive integer, got '2'"),
+        (lambda ev: R.to_cumulative_frames(ev, SENSOR, label_time_us=1.5, window_us=10, n_steps=2), "label_time_us: expected an integer, got 1.5"),
+        (lambda ev: R.to_cumulative_frames(ev, SENSOR, label_time_us=9_000, window_us=None, n_steps=2), "window_us: expected a positive integer, got None"),
+        (lambda ev: R.to_time_surface(ev, SENSOR, [9_000], "x"), "tau_us: expected a positive number, got 'x'"),
+        (lambda ev: R.to_time_surface(ev, SENSOR, [9_000], float("nan")), "tau_us: expected a positive number, got nan"),
+        (lambda ev: R.to_time_surface(ev, SENSOR, ["soon"], 10.0), "sample_times_us: expected integer times"),
+    ],
+)
+def test_bad_scalar_arguments_are_named_value_errors(call, match):
+    with pytest.raises(ValueError, match=match):
+        call(random_events())
+
+
+def test_numpy_scalars_are_accepted():
+    ev = random_events()
+    a = R.to_event_histogram(ev, SENSOR, label_time_us=np.int64(9_000), n_bins=np.int32(2))
+    np.testing.assert_array_equal(a, R.to_event_histogram(ev, SENSOR, label_time_us=9_000, n_bins=2))
+    b = R.to_time_surface(ev, SENSOR, [9_000], np.float32(1_500.0))
+    np.testing.assert_allclose(b, R.to_time_surface(ev, SENSOR, [9_000], 1_500.0), rtol=1e-6)
+
+
 # ------------------------------------------------------------------------------- denoise
-def test_denoise_matches_loop():
-    ev = random_events(n=400, t_max=20_000)
-    filt = 1_000
-    last = np.full((H + 2, W + 2), -(10**12))
+NEIGHBOURS = {
+    8: [(dx, dy) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dx, dy) != (0, 0)],
+    4: [(-1, 0), (1, 0), (0, -1), (0, 1)],
+}
+
+
+def loop_denoise(ev: np.ndarray, filt: int, neighbours: int, w: int = W, h: int = H) -> np.ndarray:
+    """Reference: keep an event when a neighbour's latest earlier event is < filt µs before it."""
+    last = np.full((h, w), -(10**12))
     keep = []
-    for e in ev:  # Tonic-style loop: look at the 8 neighbours' latest earlier events
-        x, y, t = int(e["x"]) + 1, int(e["y"]) + 1, int(e["t"])
-        patch = last[y - 1 : y + 2, x - 1 : x + 2].copy()
-        patch[1, 1] = -(10**12)
-        keep.append(bool(np.any(t - patch < filt)))
+    for e in ev:
+        x, y, t = int(e["x"]), int(e["y"]), int(e["t"])
+        keep.append(any(
+            0 <= x + dx < w and 0 <= y + dy < h and t - last[y + dy, x + dx] < filt
+            for dx, dy in NEIGHBOURS[neighbours]
+        ))
         last[y, x] = t
-    out = A.denoise(ev, SENSOR, filt)
-    np.testing.assert_array_equal(out, ev[np.array(keep)])
+    return np.array(keep, dtype=bool)
+
+
+@pytest.mark.parametrize("neighbours", [8, 4])
+def test_denoise_matches_loop(neighbours):
+    ev = random_events(n=400, t_max=20_000)
+    out = A.denoise(ev, SENSOR, 1_000, neighbours=neighbours)
+    np.testing.assert_array_equal(out, ev[loop_denoise(ev, 1_000, neighbours)])
     assert 0 < len(out) < len(ev)
+
+
+def test_denoise_dense_stream_with_equal_times_matches_loop():
+    # many events per pixel and many equal timestamps: "earlier" means earlier in the stream
+    ev = random_events(n=3000, seed=7, t_max=1_500)
+    for neighbours in (8, 4):
+        keep = loop_denoise(ev, 40, neighbours)
+        np.testing.assert_array_equal(A.denoise(ev, SENSOR, 40, neighbours=neighbours), ev[keep])
+        assert 0 < keep.sum() < len(ev)
+    assert len(A.denoise(ev, SENSOR, 40)) == len(A.denoise(ev, SENSOR, 40, neighbours=8))
+    with pytest.raises(ValueError, match="neighbours: expected 4 or 8, got 6"):
+        A.denoise(ev, SENSOR, 40, neighbours=6)
+    assert T.Denoise(SENSOR, 40, neighbours=4)(ev).tolist() == A.denoise(ev, SENSOR, 40, neighbours=4).tolist()
+
+
+def tonic_denoise_rule(ev: np.ndarray, filt: int) -> np.ndarray:
+    """Tonic's ``denoise_numpy`` rule (tonic/functional/denoise.py), restated as a loop: a
+    per-pixel memory of "last time + filter_time", started at ``filter_time``, over a sensor as
+    large as the largest x and y seen; keep when one of the 4 neighbours' memory is > t."""
+    w, h = int(ev["x"].max()) + 1, int(ev["y"].max()) + 1
+    memory = np.full((w, h), filt, dtype=np.int64)
+    keep = []
+    for e in ev:
+        x, y, t = int(e["x"]), int(e["y"]), int(e["t"])
+        memory[x, y] = t + filt
+        keep.append(any(0 <= x + dx < w and 0 <= y + dy < h and memory[x + dx, y + dy] > t
+                        for dx, dy in NEIGHBOURS[4]))
+    return np.array(keep, dtype=bool)
+
+
+def test_denoise_4_neighbours_is_tonics_rule():
+    # outside Tonic's two quirks (memory starting at filter_time, size from the data), equal
+    ev = random_events(n=600, seed=3, t_max=30_000)
+    ev = ev[ev["t"] >= 1_000]
+    assert ev["x"].max() == W - 1 and ev["y"].max() == H - 1
+    keep = tonic_denoise_rule(ev, 1_000)
+    np.testing.assert_array_equal(A.denoise(ev, SENSOR, 1_000, neighbours=4), ev[keep])
+    # the quirk: Tonic keeps an isolated event in the first filter_time µs, we do not
+    lone = make_events([5], [2], [2], [1])
+    assert tonic_denoise_rule(lone, 1_000).tolist() == [True]
+    assert len(A.denoise(lone, SENSOR, 1_000, neighbours=4)) == 0
 
 
 def test_denoise_drops_isolated_and_hot_pixel():
@@ -306,6 +385,20 @@ def test_transforms_wrap_functions_and_pickle():
     flipped = A.flip(ev, SENSOR, ud=True)
     np.testing.assert_array_equal(pipe(ev), R.to_frames(flipped, SENSOR, n_event_bins=2))
     assert pickle.loads(pickle.dumps(pipe)) == pipe
+
+
+def test_label_time_reaches_transforms_that_take_it():
+    ev = random_events()
+    hist = T.ToEventHistogram(SENSOR, n_bins=2, window_us=4_000)
+    assert T.takes_label_time(hist) and T.takes_label_time(T.ToCumulativeFrames(SENSOR))
+    assert not T.takes_label_time(T.ToFrame(SENSOR, n_time_bins=2)) and not T.takes_label_time(len)
+    ref = R.to_event_histogram(ev, SENSOR, label_time_us=6_000, n_bins=2, window_us=4_000)
+    np.testing.assert_array_equal(T.apply_transform(hist, ev, 6_000), ref)
+    pipe = T.Compose((T.Flip(SENSOR), hist))  # Flip takes no label time, the histogram does
+    np.testing.assert_array_equal(T.apply_transform(pipe, ev, 6_000), ref)
+    np.testing.assert_array_equal(pipe(ev, label_time_us=6_000), ref)
+    np.testing.assert_array_equal(T.apply_transform(pipe, ev), hist(ev))  # no time: last event + 1
+    assert T.apply_transform(len, ev, 6_000) == len(ev)
 
 
 def test_random_transforms_seeded():

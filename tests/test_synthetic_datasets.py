@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from spikedrive.data.datasets.synthetic import make_gen1, make_gestures, make_mvsec, make_ndigits
+from spikedrive.data.datasets.synthetic_common import frame_times, paint_textured_rect
 from spikedrive.data.events.aedat import read_aedat
 from spikedrive.data.events.dtype import EVENT_DTYPE
 from spikedrive.data.events.gen1 import read_gen1_boxes
@@ -154,3 +155,18 @@ def test_mvsec_reads_back_with_depth(tmp_path):
 def test_generators_validate_arguments(call, match, tmp_path):
     with pytest.raises(ValueError, match=match):
         call(tmp_path)
+
+
+def test_frame_times_and_textured_rect_helpers():
+    assert frame_times(1_000_000, 200).tolist()[:3] == [0, 5_000, 10_000]
+    assert len(frame_times(1_000_000, 200)) == 201 and frame_times(1_000_000, 200)[-1] == 1_000_000
+    assert frame_times(10, 1).tolist() == [0, 10]  # at least both ends
+    assert frame_times(333_333, 77).tolist()[:3] == [0, 12_820, 25_641]  # 27 frames, rint to even
+    img = np.zeros((6, 8))
+    # a flat texture (0.5) at brightness 0.8 over [1.5, 4) x [2, 3.25): exact area coverage
+    rows, cols, alpha = paint_textured_rect(img, np.full((4, 4), 0.5), 0.8, 1.5, 2.0, 4.0, 3.25)
+    assert (rows, cols) == (slice(2, 4), slice(1, 4))
+    np.testing.assert_allclose(alpha, [[0.5, 1, 1], [0.125, 0.25, 0.25]])
+    np.testing.assert_allclose(img[2:4, 1:4], 0.8 * alpha)
+    assert img.sum() == pytest.approx(0.8 * alpha.sum())
+    assert paint_textured_rect(img, np.ones((2, 2)), 0.5, 9.0, 0.0, 12.0, 2.0) is None  # off the image

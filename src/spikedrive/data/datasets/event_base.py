@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 from torch.utils.data import Dataset
 
+from ..events.transforms import apply_transform
+
 __all__ = ["EventDataset", "first_existing"]
 
 Transform = Callable[[Any], Any]
@@ -21,6 +23,13 @@ class EventDataset(Dataset):
     Subclasses set ``layout`` (shown when ``root`` is wrong), ``sensor_size`` (width, height)
     and ``classes``, and implement ``_find_samples`` and ``_load``. ``transform`` is applied to
     the events (an ``EVENT_DTYPE`` array ``[N]``), ``target_transform`` to the target.
+
+    Datasets whose samples end at a label time (Gen1 boxes, MVSEC depth maps) return the events
+    of ``[label - window_us, label)`` and override ``_label_time``; the label time then reaches
+    every transform that takes a ``label_time_us`` argument (``ToEventHistogram``,
+    ``ToCumulativeFrames``, a ``Compose`` holding them, or your own function with that
+    parameter), so a representation's window ends at the label, not at the last event. Other
+    transforms are called as ``transform(events)``.
     """
 
     layout: str = ""
@@ -53,6 +62,10 @@ class EventDataset(Dataset):
     def _load(self, index: int) -> tuple[np.ndarray, Any]:
         raise NotImplementedError
 
+    def _label_time(self, index: int) -> int | None:
+        """The label time (us) sample ``index``'s window ends at, or None (no label time)."""
+        return None
+
     def download(self) -> None:
         """Fetch and unpack the dataset into ``root``; default: no scriptable public URL."""
         raise RuntimeError(
@@ -67,9 +80,10 @@ class EventDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[Any, Any]:
         if not -len(self) <= index < len(self):
             raise IndexError(f"{type(self).__name__}: index {index} out of range for {len(self)}")
-        events, target = self._load(index % len(self))
+        index = index % len(self)
+        events, target = self._load(index)
         if self.transform is not None:
-            events = self.transform(events)
+            events = apply_transform(self.transform, events, self._label_time(index))
         if self.target_transform is not None:
             target = self.target_transform(target)
         return events, target

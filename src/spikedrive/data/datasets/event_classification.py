@@ -13,9 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..events._window import time_window
 from ..events.aedat import read_aedat
 from ..events.aedat31 import read_aedat31
-from ..events.dtype import EVENT_DTYPE
+from ..events.dtype import EVENT_DTYPE, is_sorted
 from ..events.gesture_labels import DVS_GESTURE_CLASSES, read_dvs_gesture_labels
 from ..events.mvsec import seconds_to_us
 from ..events.nmnist import NMNIST_SENSOR_SIZE, read_nmnist
@@ -29,12 +30,19 @@ __all__ = ["NMNIST", "DVSGesture", "CIFAR10DVS", "NCARS", "SHD"]
 Root = str | os.PathLike[str]
 
 
+def _time_sorted(events: np.ndarray) -> np.ndarray:
+    """``events`` sorted by ``t`` (stable; the array itself when it already is, the usual case)."""
+    return events if is_sorted(events) else events[np.argsort(events["t"], kind="stable")]
+
+
 class NMNIST(EventDataset):
     """N-MNIST (Orchard et al. 2015): MNIST digits seen by an ATIS during three saccades.
 
     ``first_saccade_only`` keeps events before 100 ms (Tonic's option). 60,000 / 10,000
     samples; sensor 34 x 34.
     """
+
+    first_saccade_us = 100_000
 
     layout = "root/\n  Train/<digit 0-9>/<id>.bin\n  Test/<digit 0-9>/<id>.bin"
     sensor_size = NMNIST_SENSOR_SIZE
@@ -63,7 +71,7 @@ class NMNIST(EventDataset):
         path, label = self.samples[index]
         events = read_nmnist(path)
         if self.first_saccade_only:
-            events = events[events["t"] < 100_000]
+            events = time_window(_time_sorted(events), 0, self.first_saccade_us).copy()
         return events, label
 
     def download(self) -> None:
@@ -82,7 +90,8 @@ class DVSGesture(EventDataset):
     ``_labels.csv`` of gesture spans, and ``trials_to_train.txt`` / ``trials_to_test.txt``
     (users 1-23 / 24-29, used when those lists are absent). Each labelled span is one sample:
     events with ``start <= t < end`` (us, as recorded), label = class - 1 in 0..10.
-    Recordings are decoded whole, so the last ``cache_recordings`` are kept in memory.
+    Recordings are decoded whole (and sorted by time if a file is not), so the last
+    ``cache_recordings`` are kept in memory; a sample is then a binary-search slice.
     """
 
     layout = (
@@ -132,7 +141,7 @@ class DVSGesture(EventDataset):
         if path in self._cache:
             self._cache.move_to_end(path)
             return self._cache[path]
-        events = read_aedat31(path)
+        events = _time_sorted(read_aedat31(path))
         if self._cache_size > 0:
             self._cache[path] = events
             while len(self._cache) > self._cache_size:
@@ -141,9 +150,7 @@ class DVSGesture(EventDataset):
 
     def _load(self, index: int) -> tuple[np.ndarray, int]:
         path, t0, t1, label = self.samples[index]
-        events = self._recording(path)
-        t = events["t"]
-        return events[(t >= t0) & (t < t1)], label
+        return time_window(self._recording(path), t0, t1).copy(), label
 
 
 def _trailing_int(name: str) -> int | None:

@@ -26,8 +26,10 @@ class MVSEC(EventDataset):
 
     The HDF5 release (Google Drive / UPenn, not scriptable, so no download here) has per
     sequence ``<sequence>_data.hdf5`` (events) and ``<sequence>_gt.hdf5`` (depth). A sample is
-    the events with ``t_k - window_us <= t <= t_k`` before depth map ``k`` and the depth map
-    ``[H, W]`` float32 in metres (NaN = no lidar return).
+    the events with ``t_k - window_us <= t < t_k`` before depth map ``k`` (half-open, like every
+    label window here) and the depth map ``[H, W]`` float32 in metres (NaN = no lidar return).
+    ``t_k`` is passed to transforms that take ``label_time_us`` (e.g.
+    ``ToCumulativeFrames(MVSEC_SENSOR_SIZE, window_us=window_us)``).
 
     The default split is the one of Hidalgo-Carrio et al. (2020) and the spiking depth
     papers: train on ``outdoor_day2``, test on ``outdoor_day1``; pass ``sequences`` for others
@@ -83,5 +85,8 @@ class MVSEC(EventDataset):
     def _load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         seq, k, t = self.samples[index]
         data, gt = self.files[seq]
-        events = read_mvsec_events_window(data, t - self.window_us, t + 1, self.camera)
+        events = read_mvsec_events_window(data, t - self.window_us, t, self.camera)
         return events, read_mvsec_depth_frame(gt, k, self.camera, self.depth_kind)
+
+    def _label_time(self, index: int) -> int:
+        return self.samples[index][2]

@@ -22,9 +22,11 @@ class Gen1(EventDataset):
     Prophesee's release (registration required, so no download here) unpacks to
     ``detection_dataset_duration_60s_ratio_1.0/{train,val,test}/`` with one 60 s recording
     per pair ``<name>_td.dat`` (events) + ``<name>_bbox.npy`` (boxes). Every distinct box
-    time ``t`` of a recording is one sample: the events with ``t - window_us <= t_ev <= t``
-    and the boxes labelled at ``t`` (``BOX_DTYPE``: ``[x, y, w, h]`` pixels, ``class_id``
-    0 car / 1 pedestrian). Events are cut by binary search, so only the window is read.
+    time ``t`` of a recording is one sample: the events with ``t - window_us <= t_ev < t``
+    (half-open, SpikeYOLO's label windows) and the boxes labelled at ``t`` (``BOX_DTYPE``:
+    ``[x, y, w, h]`` pixels, ``class_id`` 0 car / 1 pedestrian). Events are cut by binary
+    search, so only the window is read. ``t`` is passed to transforms that take
+    ``label_time_us`` (e.g. ``ToEventHistogram(GEN1_SENSOR_SIZE, window_us=window_us)``).
 
     Args:
         root: the folder holding ``train/val/test`` (or its parent).
@@ -68,5 +70,8 @@ class Gen1(EventDataset):
     def _load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         rec, t = self.samples[index]
         dat, boxes = self.recordings[rec]
-        events = read_prophesee_dat_window(dat, t - self.window_us, t + 1)
+        events = read_prophesee_dat_window(dat, t - self.window_us, t)
         return events, boxes[boxes["t"] == t]
+
+    def _label_time(self, index: int) -> int:
+        return self.samples[index][1]

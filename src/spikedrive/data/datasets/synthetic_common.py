@@ -13,6 +13,8 @@ import numpy as np
 
 __all__ = [
     "child_rng",
+    "frame_times",
+    "paint_textured_rect",
     "value_noise",
     "resize_bilinear",
     "rect_coverage",
@@ -27,6 +29,13 @@ def child_rng(seed: int, *keys: int) -> np.random.Generator:
     Seeding each recording on its own keeps a file identical when other files' settings change.
     """
     return np.random.default_rng(np.random.SeedSequence([int(seed), *map(int, keys)]))
+
+
+def frame_times(duration_us: int, fps: float) -> np.ndarray:
+    """Render times ``[F]`` int64 µs: ``F = max(2, round(duration * fps) + 1)`` frames evenly over
+    ``[0, duration_us]``, both ends included (the simulator interpolates between them)."""
+    n_frames = max(2, int(round(duration_us * 1e-6 * fps)) + 1)
+    return np.rint(np.linspace(0, duration_us, n_frames)).astype(np.int64)
 
 
 def resize_bilinear(image: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
@@ -119,3 +128,31 @@ def sample_wrapped(texture: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.nd
     top = texture[ya][:, xa] * (1 - fx) + texture[ya][:, xb] * fx
     bot = texture[yb][:, xa] * (1 - fx) + texture[yb][:, xb] * fx
     return top * (1 - fy[:, None]) + bot * fy[:, None]
+
+
+def paint_textured_rect(
+    img: np.ndarray, texture: np.ndarray, brightness: float,
+    x0: float, y0: float, x1: float, y1: float, contrast: float = 0.5,
+) -> tuple[slice, slice, np.ndarray] | None:
+    """Paint, in place, a rectangle ``[x0, x1) x [y0, y1)`` with a texture that moves with it.
+
+    Only the pixels the rectangle touches are visited; its edges are anti-aliased by exact area
+    coverage (:func:`rect_coverage`). The look is ``clip(brightness + contrast * (tex - 0.5))``
+    with ``tex`` sampled from the wrapped ``texture`` at pixel centres minus the rectangle's
+    origin. Later calls paint over earlier ones (painter's order).
+
+    Returns:
+        ``(rows, cols, alpha)``: the painted window and its coverage ``[len(rows), len(cols)]``
+        (e.g. to paint a depth map too), or None when the rectangle is off the image.
+    """
+    h, w = img.shape
+    c0, c1 = max(int(np.floor(x0)), 0), min(int(np.ceil(x1)), w)
+    r0, r1 = max(int(np.floor(y0)), 0), min(int(np.ceil(y1)), h)
+    if c1 <= c0 or r1 <= r0:
+        return None
+    alpha = rect_coverage(r1 - r0, c1 - c0, x0, y0, x1, y1, r0, c0)
+    tex = sample_wrapped(texture, np.arange(c0, c1) + 0.5 - x0, np.arange(r0, r1) + 0.5 - y0)
+    look = np.clip(brightness + contrast * (tex - 0.5), 0.0, 1.0)
+    rows, cols = slice(r0, r1), slice(c0, c1)
+    img[rows, cols] = img[rows, cols] * (1 - alpha) + look * alpha
+    return rows, cols, alpha

@@ -28,7 +28,7 @@ import numpy as np
 from ..events.gen1 import BOX_DTYPE, write_gen1_boxes
 from ..events.prophesee import GEN1_SENSOR_SIZE, write_prophesee_dat
 from ..events.simulator import simulate_dvs
-from .synthetic_common import child_rng, rect_coverage, sample_wrapped, value_noise
+from .synthetic_common import child_rng, frame_times, paint_textured_rect, value_noise
 
 __all__ = ["make_gen1"]
 
@@ -73,20 +73,10 @@ def _make_objects(rng: np.random.Generator, n_cars: int, n_peds: int, duration_s
 
 
 def _render(background: np.ndarray, objs: list[_Object], t_us: float) -> np.ndarray:
-    h, w = background.shape
     img = background.copy()
     for o in objs:
         left = o.left(t_us)
-        # work on the pixels the object touches only
-        c0, c1 = max(int(np.floor(left)), 0), min(int(np.ceil(left + o.w)), w)
-        r0, r1 = max(int(np.floor(o.y0)), 0), min(int(np.ceil(o.y0 + o.h)), h)
-        if c1 <= c0 or r1 <= r0:
-            continue
-        alpha = rect_coverage(r1 - r0, c1 - c0, left, o.y0, left + o.w, o.y0 + o.h, r0, c0)
-        # the texture moves with the object: sample at pixel centres minus its offset
-        tex = sample_wrapped(o.texture, np.arange(c0, c1) + 0.5 - left, np.arange(r0, r1) + 0.5 - o.y0)
-        look = np.clip(o.brightness + 0.5 * (tex - 0.5), 0.0, 1.0)
-        img[r0:r1, c0:c1] = img[r0:r1, c0:c1] * (1 - alpha) + look * alpha
+        paint_textured_rect(img, o.texture, o.brightness, left, o.y0, left + o.w, o.y0 + o.h)
     return img
 
 
@@ -147,8 +137,7 @@ def make_gen1(
         if not 0 <= lo <= hi:
             raise ValueError(f"{name}: expected (min, max) with 0 <= min <= max, got {(lo, hi)}")
     root = Path(root)
-    n_frames = max(2, int(round(duration_us * 1e-6 * fps)) + 1)
-    ts = np.rint(np.linspace(0, duration_us, n_frames)).astype(np.int64)
+    ts = frame_times(duration_us, fps)
     label_times = np.arange(label_period_us, duration_us + 1, label_period_us, dtype=np.int64)
     for split_id, (split, count) in enumerate(zip(_SPLITS, (n_train, n_val, n_test))):
         folder = root / split

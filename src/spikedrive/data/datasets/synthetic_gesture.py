@@ -41,7 +41,13 @@ from ..events.gesture_labels import (
     write_dvs_gesture_labels,
 )
 from ..events.simulator import simulate_dvs
-from .synthetic_common import child_rng, ellipse_alpha, sample_wrapped, value_noise
+from .synthetic_common import (
+    child_rng,
+    ellipse_alpha,
+    frame_times,
+    sample_wrapped,
+    value_noise,
+)
 
 __all__ = ["make_gestures", "GESTURE_SENSOR_SIZE", "N_GESTURE_CLASSES"]
 
@@ -176,7 +182,8 @@ def make_gestures(
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     width, height = GESTURE_SENSOR_SIZE
-    n_frames = max(2, int(round(gesture_us * 1e-6 * fps)) + 1)
+    gesture_ts = frame_times(gesture_us, fps)
+    n_frames = len(gesture_ts)
     lists: dict[str, list[str]] = {"train": [], "test": []}
     for split, users in (("train", train_users), ("test", test_users)):
         for user in users:
@@ -189,8 +196,8 @@ def make_gestures(
                     # the pixel state carries over unchanged between segments
                     frames = _render_gesture(background, int(label), n_frames, rng)
                     frames = np.concatenate([frames[:1], frames])
-                    ts = t + np.concatenate([[0], gap_us + np.rint(np.linspace(0, gesture_us, n_frames))])
-                    chunks.append(simulate_dvs(frames, ts.astype(np.int64), refractory_us=100,
+                    ts = t + np.concatenate([[0], gap_us + gesture_ts])
+                    chunks.append(simulate_dvs(frames, ts, refractory_us=100,
                                                noise_rate_hz=noise_rate_hz,
                                                seed=int(rng.integers(2**31))))
                     rows.append((int(label), t + gap_us, t + gap_us + gesture_us))

@@ -32,7 +32,13 @@ import numpy as np
 
 from ..events.mvsec import MVSEC_SENSOR_SIZE, write_mvsec_hdf5
 from ..events.simulator import simulate_dvs
-from .synthetic_common import child_rng, rect_coverage, sample_wrapped, value_noise
+from .synthetic_common import (
+    child_rng,
+    frame_times,
+    paint_textured_rect,
+    sample_wrapped,
+    value_noise,
+)
 
 __all__ = ["make_mvsec", "MVSEC_SEQUENCE_NAMES"]
 
@@ -132,17 +138,11 @@ def _render(scene: _Scene, t_s: float) -> tuple[np.ndarray, np.ndarray]:
     img[gr] = ground
     depth[gr] = np.where(zg[gr, None] <= scene.max_z, zg[gr, None], np.nan)
     for b in scene.boxes:  # far to near: nearer boxes paint over farther ones
-        bx0, by0, bx1, by1 = scene.box_rect(b, t_s)
-        c0, c1 = max(int(np.floor(bx0)), 0), min(int(np.ceil(bx1)), w)
-        r0, r1 = max(int(np.floor(by0)), 0), min(int(np.ceil(by1)), h)
-        if c1 <= c0 or r1 <= r0:
-            continue
-        alpha = rect_coverage(r1 - r0, c1 - c0, bx0, by0, bx1, by1, r0, c0)
-        tex = sample_wrapped(b.texture, cols[c0:c1] - bx0, rows[r0:r1] - by0)
-        look = np.clip(b.brightness + 0.5 * (tex - 0.5), 0.0, 1.0)
-        img[r0:r1, c0:c1] = img[r0:r1, c0:c1] * (1 - alpha) + look * alpha
-        d = depth[r0:r1, c0:c1]
-        d[alpha >= 0.5] = b.depth  # the lidar sees the box where it covers most of a pixel
+        painted = paint_textured_rect(img, b.texture, b.brightness, *scene.box_rect(b, t_s))
+        if painted is not None:
+            rr, cc, alpha = painted
+            d = depth[rr, cc]
+            d[alpha >= 0.5] = b.depth  # the lidar sees the box where it covers most of a pixel
     return img, depth
 
 
@@ -194,8 +194,7 @@ def make_mvsec(
     width, height = (int(v) for v in sensor_size)
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    n_frames = max(2, int(round(duration_us * 1e-6 * fps)) + 1)
-    ts = np.rint(np.linspace(0, duration_us, n_frames)).astype(np.int64)
+    ts = frame_times(duration_us, fps)
     period = 1e6 / depth_rate_hz
     depth_ts = np.rint(np.arange(1, int(duration_us / period + 1e-9) + 1) * period).astype(np.int64)
     for name in sequences:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import struct
 
 import h5py
 
@@ -45,3 +46,85 @@ def read_dataset(ds: h5py.Dataset, path: PathLike, sel=slice(None)):
         return ds[sel]
     except (OSError, RuntimeError, ValueError) as err:
         raise CorruptFileError(path, None, f"unreadable HDF5 dataset {ds.name!r} ({err})") from None
+
+
+def check_vlen_dataset(ds: h5py.Dataset, path: PathLike, index: int | None = None) -> None:
+    """Refuse a variable-length dataset that would crash or hang libhdf5 when read.
+
+    libhdf5 trusts some bytes of a file it should not (HDFGroup/hdf5#1707; h5py leaves such
+    bugs to libhdf5), so a corrupt SHD file could kill or freeze the process instead of raising.
+    Two such spots, both found by fuzzing ``write_shd`` files, are checked here first:
+
+    * the datatype's variable-length kind (sequence or string): an invalid kind segfaults the
+      type conversion;
+    * the global heap collections holding the arrays: libhdf5 walks a collection object by
+      object, and a corrupt object size can send the walk where it stops advancing (reading
+      then loops forever). The same walk is done here, bounded, for the collections element
+      ``index`` (or every element) points into; it must end exactly at the collection's end and
+      find every referenced object.
+
+    Only contiguous datasets with 8-byte addresses can have their heaps checked (their element
+    descriptors sit at one known offset); others are left to libhdf5. Raises CorruptFileError.
+    """
+    enc = ds.id.get_type().encode()  # H5Tencode: 2 bytes of framing, then the datatype message
+    if len(enc) < 4 or enc[2] & 0x0F != 9 or enc[3] & 0x0F != 0:
+        raise CorruptFileError(
+            path, None, f"dataset {ds.name!r} is not a variable-length sequence (datatype {enc[2:6].hex()})"
+        )
+    offset = ds.id.get_offset()
+    if offset is None or ds.ndim != 1 or ds.shape[0] == 0:
+        return
+    size_addr, size_len = ds.file.id.get_create_plist().get_sizes()
+    if size_addr != 8 or size_len != 8:  # only the usual 8-byte sizes are decoded here
+        return
+    desc = struct.Struct("<IQI")  # sequence length, collection address, object index
+    first, count = (0, ds.shape[0]) if index is None else (index % ds.shape[0], 1)
+    file_size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        f.seek(offset + first * desc.size)
+        raw = f.read(count * desc.size)
+        if len(raw) != count * desc.size:
+            raise CorruptFileError(path, offset, f"truncated variable-length dataset {ds.name!r}")
+        wanted: dict[int, set[int]] = {}
+        for length, addr, obj in desc.iter_unpack(raw):
+            if length:
+                wanted.setdefault(addr, set()).add(obj)
+        for addr, objs in wanted.items():
+            found = _walk_collection(f, addr, file_size, path)
+            missing = objs - found
+            if missing:
+                raise CorruptFileError(
+                    path, addr, f"global heap collection lacks object {min(missing)} of {ds.name!r}"
+                )
+
+
+_GCOL = struct.Struct("<4sB3xQ")  # signature, version, reserved, collection size
+_GOBJ = struct.Struct("<HH4xQ")  # object index, reference count, reserved, object size
+
+
+def _walk_collection(f, addr: int, file_size: int, path: PathLike) -> set[int]:
+    """Indices of the objects of the collection at ``addr``, walking it as libhdf5 does."""
+    if addr + _GCOL.size > file_size:
+        raise CorruptFileError(path, addr, "global heap collection outside the file")
+    f.seek(addr)
+    sig, version, size = _GCOL.unpack(f.read(_GCOL.size))
+    if sig != b"GCOL" or version != 1 or size < _GCOL.size or addr + size > file_size:
+        raise CorruptFileError(path, addr, f"bad global heap collection (size {size})")
+    f.seek(addr)
+    chunk = f.read(size)
+    pos, found = _GCOL.size, set()
+    while pos < size:
+        if pos + _GOBJ.size > size:  # too small for an object header: trailing free space
+            break
+        obj, _, obj_size = _GOBJ.unpack_from(chunk, pos)
+        # a real object takes its header plus its data rounded up to 8 bytes; the free-space
+        # object (index 0) gives its whole extent, header included
+        need = _GOBJ.size + (obj_size + 7) // 8 * 8 if obj else obj_size
+        if need < _GOBJ.size or pos + need > size:
+            raise CorruptFileError(
+                path, addr + pos, f"corrupt global heap object (index {obj}, size {obj_size})"
+            )
+        if obj:
+            found.add(obj)
+        pos += need
+    return found

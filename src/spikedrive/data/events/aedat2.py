@@ -23,6 +23,7 @@ import numpy as np
 
 from ._records import DEFAULT_CHUNK, PathLike, count_records, iter_record_chunks, read_records
 from .aedat import AedatHeader, read_aedat_header
+from ._validate import _check_ranges
 from .dtype import EVENT_DTYPE, as_events
 from .errors import CorruptFileError
 
@@ -172,13 +173,8 @@ def write_aedat2(path: PathLike, events: np.ndarray, chip: str = "dvs128") -> No
         raise ValueError(f"write_aedat2: chip={chip!r}, expected one of {sorted(CHIPS)}")
     layout = CHIPS[key]
     ev = as_events(events, "events")
-    if ev.size:
-        for name, hi in (("x", layout.width - 1), ("y", layout.height - 1), ("t", 2**31 - 1)):
-            vmin, vmax = int(ev[name].min()), int(ev[name].max())
-            if vmin < 0 or vmax > hi:
-                raise ValueError(
-                    f"write_aedat2: events[{name!r}] spans [{vmin}, {vmax}], expected [0, {hi}]"
-                )
+    _check_ranges(ev, {"x": (0, layout.width - 1), "y": (0, layout.height - 1), "t": (0, 2**31 - 1)},
+                  "write_aedat2")
     raw_x = (layout.width - 1 - ev["x"].astype(np.int64)).astype(np.uint32)
     raw_y = (layout.height - 1 - ev["y"].astype(np.int64)).astype(np.uint32)
     p = ev["p"].astype(np.uint32)

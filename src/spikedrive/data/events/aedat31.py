@@ -21,6 +21,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from ._records import DEFAULT_CHUNK, PathLike, as_path
+from ._validate import _check_ranges
 from .aedat import AedatHeader, read_aedat_header
 from .dtype import EVENT_DTYPE, as_events, empty_events
 from .errors import CorruptFileError
@@ -156,13 +157,8 @@ def write_aedat31(path: PathLike, events: np.ndarray, packet_events: int = 4096,
     if packet_events <= 0:
         raise ValueError(f"write_aedat31: packet_events={packet_events}, expected > 0")
     ev = as_events(events, "events")
-    if ev.size:
-        for name, hi in (("x", 0x7FFF), ("y", 0x7FFF), ("t", ((2**31 - 1) << 31) | 0x7FFFFFFF)):
-            vmin, vmax = int(ev[name].min()), int(ev[name].max())
-            if vmin < 0 or vmax > hi:
-                raise ValueError(
-                    f"write_aedat31: events[{name!r}] spans [{vmin}, {vmax}], expected [0, {hi}]"
-                )
+    _check_ranges(ev, {"x": (0, 0x7FFF), "y": (0, 0x7FFF), "t": (0, ((2**31 - 1) << 31) | 0x7FFFFFFF)},
+                  "write_aedat31")
     overflow = ev["t"] >> 31
     rec = np.empty(ev.shape[0], dtype=_POLARITY)
     rec["data"] = (

@@ -11,47 +11,69 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ._validate import _check_events, _positive_int, _prepare, sensor_wh
+from ._validate import _positive_int, _prepare, sensor_wh
+from ._window import time_window
+from .dtype import check_events
 
 __all__ = ["denoise", "crop", "downsample", "flip", "time_jitter", "time_slice"]
 
 
-def denoise(events: np.ndarray, sensor_size: Sequence[int], filter_time_us: int) -> np.ndarray:
-    """Drop events without support: keep an event only if one of its 8 neighbours (3x3 patch, the
-    pixel itself excluded) had an earlier event less than ``filter_time_us`` before it.
+_NEIGHBOURS = {
+    4: ((-1, 0), (1, 0), (0, -1), (0, 1)),
+    8: ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)),
+}
 
-    "Earlier" is earlier in the (sorted) stream, as Tonic's ``Denoise``; the pixel itself does not
-    count so that a hot pixel cannot support itself.
+
+def denoise(
+    events: np.ndarray, sensor_size: Sequence[int], filter_time_us: int, *, neighbours: int = 8
+) -> np.ndarray:
+    """Drop events without support (background-activity filter).
+
+    An event at ``(x, y, t)`` is kept when one of its ``neighbours`` pixels had an event earlier
+    in the (sorted) stream with ``t - t_prev < filter_time_us``; the pixel itself never counts,
+    so a hot pixel cannot support itself.
+
+    Args:
+        neighbours: 8 (default: the 3x3 patch without its centre, as Orchard's ``FilterTD``)
+            or 4 (the pixels left, right, above and below: Tonic's ``Denoise`` neighbourhood).
+
+    With ``neighbours=4`` this is Tonic's ``denoise_numpy`` rule except for two quirks of
+    Tonic's we do not copy: Tonic starts every pixel's memory at ``filter_time`` (as if each
+    pixel had an event at ``t = 0``, so in the first ``filter_time`` µs every event with an
+    in-sensor neighbour is kept), and takes the sensor size from the largest ``x`` and ``y``
+    seen instead of ``sensor_size``.
 
     Returns:
         the kept events, in their original order.
     """
     w, h = _prepare(events, sensor_size, need_sorted=True)
     filter_time_us = _positive_int("filter_time_us", filter_time_us)
+    if neighbours not in _NEIGHBOURS:
+        raise ValueError(f"neighbours: expected 4 or 8, got {neighbours!r}")
     n = len(events)
     if n == 0:
         return events.copy()
-    x = events["x"].astype(np.int64)
-    y = events["y"].astype(np.int64)
-    t = events["t"].astype(np.int64)
-    idx = np.arange(n, dtype=np.int64)
+    pix = events["y"].astype(np.int64) * w + events["x"].astype(np.int64)
     # key = pixel * n + index: sorted keys group events by pixel, in stream order inside a pixel,
-    # so "the latest event at pixel q before event i" is one searchsorted away
-    keys = np.sort((y * w + x) * n + idx)
+    # so "the latest event at pixel q before event i" is the key just below q * n + i. Working
+    # in key order makes every needle array (key + offset * n) sorted too, which keeps the
+    # binary searches cache-friendly (linear-ish instead of random probes).
+    keys = np.sort(pix * n + np.arange(n, dtype=np.int64))
+    order = keys % n  # event index of each key
+    kpix = keys // n
+    kx, ky = kpix % w, kpix // w
+    kt = events["t"].astype(np.int64)[order]
     supported = np.zeros(n, bool)
-    for dx in (-1, 0, 1):
-        for dy in (-1, 0, 1):
-            if dx == 0 and dy == 0:
-                continue
-            qx, qy = x + dx, y + dy
-            ok = (qx >= 0) & (qx < w) & (qy >= 0) & (qy < h)
-            q = qy * w + qx
-            pos = np.searchsorted(keys, q * n + idx, "left") - 1
-            pos_c = np.clip(pos, 0, n - 1)
-            found = ok & (pos >= 0) & (keys[pos_c] // n == q)
-            prev_t = t[keys[pos_c] % n]
-            supported |= found & (t - prev_t < filter_time_us)
-    return events[supported]
+    for dx, dy in _NEIGHBOURS[neighbours]:
+        d = dy * w + dx
+        pos = np.searchsorted(keys, keys + d * n, "left") - 1
+        pos_c = np.maximum(pos, 0)
+        qx, qy = kx + dx, ky + dy
+        found = (qx >= 0) & (qx < w) & (qy >= 0) & (qy < h) & (pos >= 0) & (kpix[pos_c] == kpix + d)
+        supported |= found & (kt - kt[pos_c] < filter_time_us)
+    keep = np.zeros(n, bool)
+    keep[order] = supported
+    return events[keep]
 
 
 def crop(
@@ -160,7 +182,7 @@ def time_jitter(
     Returns:
         the jittered events, sorted by ``t`` (stable, so equal times keep their order).
     """
-    _check_events(events)
+    check_events(events, exact=False)
     if not std_us >= 0:
         raise ValueError(f"std_us: expected a non-negative standard deviation, got {std_us!r}")
     out = events.copy()
@@ -172,9 +194,8 @@ def time_jitter(
 
 
 def time_slice(events: np.ndarray, start_us: int, end_us: int) -> np.ndarray:
-    """Events with ``start_us <= t < end_us`` (sorted input, binary search)."""
-    _check_events(events, need_sorted=True)
+    """Events with ``start_us <= t < end_us`` (sorted input, binary search), as a copy."""
+    check_events(events, exact=False, need_sorted=True)
     if end_us < start_us:
         raise ValueError(f"end_us: must not be before start_us={start_us}, got {end_us}")
-    t = events["t"]
-    return events[np.searchsorted(t, start_us, "left") : np.searchsorted(t, end_us, "left")].copy()
+    return time_window(events, start_us, end_us).copy()

@@ -18,6 +18,7 @@ from numpy.typing import ArrayLike
 
 __all__ = [
     "EVENT_DTYPE",
+    "EVENT_FIELDS",
     "make_events",
     "empty_events",
     "check_events",
@@ -27,7 +28,8 @@ __all__ = [
 
 EVENT_DTYPE = np.dtype([("t", "<i8"), ("x", "<i2"), ("y", "<i2"), ("p", "i1")])
 
-_FIELDS = ("t", "x", "y", "p")
+#: The four fields every event array has (any order, extra fields allowed where not ``exact``).
+EVENT_FIELDS = ("t", "x", "y", "p")
 
 
 def empty_events(n: int = 0) -> np.ndarray:
@@ -66,7 +68,7 @@ def make_events(t: ArrayLike, x: ArrayLike, y: ArrayLike, p: ArrayLike) -> np.nd
         Events, shape ``[N]``, dtype ``EVENT_DTYPE``. Values are checked to fit; nothing is
         silently wrapped. Order is kept as given (sort with ``np.argsort(t, kind="stable")``).
     """
-    cols = {name: np.asarray(v) for name, v in zip(_FIELDS, (t, x, y, p))}
+    cols = {name: np.asarray(v) for name, v in zip(EVENT_FIELDS, (t, x, y, p))}
     n = cols["t"].shape
     for name, v in cols.items():
         if v.ndim != 1:
@@ -82,18 +84,35 @@ def make_events(t: ArrayLike, x: ArrayLike, y: ArrayLike, p: ArrayLike) -> np.nd
     return out
 
 
-def check_events(events: object, who: str = "events") -> None:
-    """Raise ValueError (naming ``who``) unless ``events`` is a 1-D ``EVENT_DTYPE`` array.
+def check_events(
+    events: object, who: str = "events", *, exact: bool = True, need_sorted: bool = False
+) -> None:
+    """Raise ValueError (naming ``who``) unless ``events`` is a 1-D event array.
 
-    Checks type, shape and dtype only; it does not scan values, so it costs nothing on large
-    streams. Use :func:`as_events` to convert a compatible array instead of rejecting it.
+    The one event validator of the package:
+
+    * ``exact=True`` (default): the dtype must be ``EVENT_DTYPE`` exactly (what readers return
+      and writers take after :func:`as_events`).
+    * ``exact=False``: any structured array with the fields ``t, x, y, p`` (any order, extra
+      fields and bool or -1/+1 polarities allowed, as Tonic's); what the representations and
+      event-wise operations accept.
+    * ``need_sorted``: also require non-decreasing ``t`` (the only check that scans values, O(N)).
+
+    Otherwise only type, shape and dtype are checked, so it costs nothing on large streams.
+    Use :func:`as_events` to convert a compatible array instead of rejecting it.
     """
-    if not isinstance(events, np.ndarray):
-        raise ValueError(f"{who}: expected a NumPy structured array, got {type(events).__name__}")
+    names = getattr(getattr(events, "dtype", None), "names", None)
+    if not isinstance(events, np.ndarray) or (not exact and names is None):
+        got = type(events).__name__ if not isinstance(events, np.ndarray) else f"dtype {events.dtype}"
+        raise ValueError(f"{who}: expected a NumPy structured array with fields {EVENT_FIELDS}, got {got}")
+    if exact and events.dtype != EVENT_DTYPE:
+        raise ValueError(f"{who}: expected dtype {EVENT_DTYPE}, got {events.dtype}")
+    if not exact and not set(EVENT_FIELDS) <= set(names):
+        raise ValueError(f"{who}: expected a structured array with fields {EVENT_FIELDS}, got fields {names}")
     if events.ndim != 1:
         raise ValueError(f"{who}: expected a 1-D array of events, got shape {events.shape}")
-    if events.dtype != EVENT_DTYPE:
-        raise ValueError(f"{who}: expected dtype {EVENT_DTYPE}, got {events.dtype}")
+    if need_sorted and not is_sorted(events):
+        raise ValueError(f"{who}: timestamps 't' must be sorted in ascending order")
 
 
 def as_events(events: object, who: str = "events") -> np.ndarray:
@@ -104,24 +123,17 @@ def as_events(events: object, who: str = "events") -> np.ndarray:
     be 0/1; otherwise ValueError names ``who``. An array that already is ``EVENT_DTYPE`` is
     returned as is (no copy).
     """
-    if not isinstance(events, np.ndarray) or events.dtype.names is None:
-        got = type(events).__name__ if not isinstance(events, np.ndarray) else str(events.dtype)
-        raise ValueError(f"{who}: expected a structured array with fields t, x, y, p; got {got}")
-    if events.dtype == EVENT_DTYPE:
+    if isinstance(events, np.ndarray) and events.dtype == EVENT_DTYPE:
         check_events(events, who)
         return events
-    missing = [f for f in _FIELDS if f not in events.dtype.names]
-    if missing:
-        raise ValueError(f"{who}: missing field(s) {missing}; has {list(events.dtype.names)}")
-    if events.ndim != 1:
-        raise ValueError(f"{who}: expected a 1-D array of events, got shape {events.shape}")
-    for name in _FIELDS:
+    check_events(events, who, exact=False)
+    for name in EVENT_FIELDS:
         _fits(events[name], EVENT_DTYPE[name], name, who)
     p = events["p"]
     if p.size and not np.all((p == 0) | (p == 1)):
         raise ValueError(f"{who}: field 'p' must be 0 or 1")
     out = np.empty(events.shape, dtype=EVENT_DTYPE)
-    for name in _FIELDS:
+    for name in EVENT_FIELDS:
         out[name] = events[name]
     return out
 

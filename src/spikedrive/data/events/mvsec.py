@@ -23,6 +23,8 @@ import numpy as np
 
 from ._hdf5 import dataset, open_hdf5, read_dataset
 from ._records import DEFAULT_CHUNK, PathLike
+from ._validate import _check_ranges
+from ._window import lazy_window_bounds
 from .dtype import EVENT_DTYPE, as_events
 from .errors import CorruptFileError
 
@@ -125,28 +127,20 @@ def read_mvsec_events_window(data_path: PathLike, t_start: int, t_end: int,
                              camera: str = "left") -> np.ndarray:
     """Events with ``t_start <= t < t_end`` (us) by binary search on the HDF5 rows.
 
-    Reads about ``2 * log2(N)`` single rows plus the window, so a 50 ms slice of a
+    Reads about ``2 * log2(N)`` single timestamps plus the window, so a 50 ms slice of a
     100 M-event sequence costs milliseconds, not a full read.
     """
     with open_hdf5(data_path) as f:
         ds = dataset(f, f"davis/{camera}/events", data_path)
-        lo = _search_rows(ds, t_start, data_path)
-        hi = _search_rows(ds, t_end, data_path)
-        rows = np.asarray(read_dataset(ds, data_path, slice(lo, max(lo, hi))), dtype=np.float64)
+        if ds.ndim != 2 or ds.shape[1] != 4:
+            raise CorruptFileError(data_path, None, f"events of shape {ds.shape}, expected [N, 4]")
+
+        def time_at(row: int) -> int:
+            return int(_times_us(read_dataset(ds, data_path, (row, 2)), data_path, "event time"))
+
+        lo, hi = lazy_window_bounds(time_at, ds.shape[0], int(t_start), int(t_end))
+        rows = np.asarray(read_dataset(ds, data_path, slice(lo, hi)), dtype=np.float64)
     return _events_from_rows(rows.reshape(-1, 4), data_path, lo)
-
-
-def _search_rows(ds: h5py.Dataset, t_us: int, path: PathLike) -> int:
-    """First row whose time (us) is >= ``t_us``; rows are sorted by time."""
-    lo, hi = 0, ds.shape[0]
-    while lo < hi:
-        mid = (lo + hi) // 2
-        t_mid = _times_us(read_dataset(ds, path, (mid, 2)), path, "event time")
-        if t_mid < t_us:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
 
 
 def read_mvsec_depth(gt_path: PathLike, camera: str = "left",
@@ -234,8 +228,7 @@ def write_mvsec_hdf5(data_path: PathLike, gt_path: PathLike, events: np.ndarray,
         raise ValueError(f"write_mvsec_hdf5: depth must be [K, H, W], got shape {depth.shape}")
     if depth_t.shape != (depth.shape[0],):
         raise ValueError(f"write_mvsec_hdf5: depth_t has shape {depth_t.shape}, expected ({depth.shape[0]},)")
-    if ev.size and (ev["x"].min() < 0 or ev["y"].min() < 0):
-        raise ValueError("write_mvsec_hdf5: events['x'] and events['y'] must be >= 0")
+    _check_ranges(ev, {"x": (0, 32767), "y": (0, 32767)}, "write_mvsec_hdf5")
     rows = np.empty((ev.shape[0], 4), dtype=np.float64)
     rows[:, 0], rows[:, 1] = ev["x"], ev["y"]
     rows[:, 2] = ev["t"] / 1e6

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from ._records import DECODE_CHUNK, DEFAULT_CHUNK, PathLike, as_path, count_records, iter_record_chunks
+from ._validate import _check_ranges
 from .dtype import EVENT_DTYPE, as_events
 
 __all__ = [
@@ -120,23 +121,13 @@ def iter_nmnist(path: PathLike, chunk_events: int = DEFAULT_CHUNK) -> Iterator[n
 def encode_nmnist(events: np.ndarray) -> bytes:
     """Encode events ``[N]`` into N-MNIST records (``5 * N`` bytes); see :func:`write_nmnist`."""
     ev = as_events(events, "events")
-    if ev.size:
-        checks = {
-            "x": (ev["x"], 0, 255), "y": (ev["y"], 0, 255), "t": (ev["t"], 0, MAX_T_US),
-        }
-        for name, (v, lo, hi) in checks.items():
-            vmin, vmax = int(v.min()), int(v.max())
-            if vmin < lo or vmax > hi:
-                extra = " (23-bit timestamps; longer recordings need another format)" if name == "t" else ""
-                raise ValueError(
-                    f"write_nmnist: events[{name!r}] spans [{vmin}, {vmax}], the format holds "
-                    f"[{lo}, {hi}]{extra}"
-                )
-        if np.any(ev["y"] == OVERFLOW_Y):
-            raise ValueError(
-                f"write_nmnist: events['y'] == {OVERFLOW_Y} would be read back as a "
-                "timestamp-overflow marker"
-            )
+    _check_ranges(ev, {"x": (0, 255), "y": (0, 255), "t": (0, MAX_T_US)}, "write_nmnist",
+                  notes={"t": " (23-bit timestamps; longer recordings need another format)"})
+    if np.any(ev["y"] == OVERFLOW_Y):
+        raise ValueError(
+            f"write_nmnist: events['y'] == {OVERFLOW_Y} would be read back as a "
+            "timestamp-overflow marker"
+        )
     t = ev["t"].astype(np.uint32)
     raw = np.empty((ev.shape[0], RECORD_BYTES), dtype=np.uint8)
     raw[:, 0] = ev["x"]

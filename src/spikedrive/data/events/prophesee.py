@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._records import DECODE_CHUNK, DEFAULT_CHUNK, PathLike, as_path, count_records, iter_record_chunks
+from ._validate import _check_ranges, _int_arg
+from ._window import lazy_window_bounds
 from .dtype import EVENT_DTYPE, as_events
 from .errors import CorruptFileError
 
@@ -150,8 +152,9 @@ def read_prophesee_dat(
 
     Args:
         path: the ``.dat`` file.
-        start: index of the first event to read (random access without reading the rest).
-        count: number of events to read; None reads to the end.
+        start: index of the first event to read, ``0 <= start <= N`` (random access without
+            reading the rest).
+        count: number of events to read, ``0 <= count <= N - start``; None reads to the end.
 
     Returns:
         Events ``[N]`` of ``EVENT_DTYPE``, t in us as stored.
@@ -159,12 +162,22 @@ def read_prophesee_dat(
     Raises:
         CorruptFileError (a ValueError): bad header, a partial trailing record, or an event
             with polarity > 1 or outside the header's Width/Height; names file and byte offset.
+        ValueError: ``start`` or ``count`` outside the file's events (never clamped silently).
     """
     path = as_path(path)
     header = read_prophesee_dat_header(path)
     n = count_records(path, header.data_offset, header.event_size, "event")
-    start = min(max(start, 0), n)
-    count = n - start if count is None else min(max(count, 0), n - start)
+    start = _int_arg("start", start)
+    if not 0 <= start <= n:
+        raise ValueError(f"read_prophesee_dat: start={start}, expected 0..{n} ({path} holds {n} events)")
+    if count is None:
+        count = n - start
+    count = _int_arg("count", count)
+    if not 0 <= count <= n - start:
+        raise ValueError(
+            f"read_prophesee_dat: count={count}, expected 0..{n - start} from start={start} "
+            f"({path} holds {n} events)"
+        )
     return _read_range(path, header, start, count)
 
 
@@ -185,8 +198,9 @@ def iter_prophesee_dat(path: PathLike, chunk_events: int = DEFAULT_CHUNK) -> Ite
 def read_prophesee_dat_window(path: PathLike, t_start: int, t_end: int) -> np.ndarray:
     """Events with ``t_start <= t < t_end`` (us) from a time-sorted DAT file.
 
-    Binary-searches a memory map of the timestamps, so only the window is decoded: the way
-    to cut 50 ms slices out of a 60 s Gen1 recording.
+    Bisects a memory map of the records, reading about ``2 * log2(N)`` timestamps (not the
+    whole column), so only the window is copied and decoded: the way to cut 50 ms slices out of a
+    60 s Gen1 recording, once per sample.
     """
     path = as_path(path)
     header = read_prophesee_dat_header(path)
@@ -194,12 +208,11 @@ def read_prophesee_dat_window(path: PathLike, t_start: int, t_end: int) -> np.nd
     if n == 0:
         return np.empty(0, dtype=EVENT_DTYPE)
     mm = np.memmap(path, dtype=_DAT_RECORD, mode="r", offset=header.data_offset, shape=(n,))
-    t = mm["t"]
-    lo, hi = np.searchsorted(t, [max(t_start, 0), max(t_end, 0)], side="left")
-    rec = np.array(mm[lo:hi])
-    del mm
+    t = mm["t"]  # a strided view of the map: indexing one element reads one timestamp
+    lo, hi = lazy_window_bounds(lambda i: int(t[i]), n, int(t_start), int(t_end))
+    rec = np.array(mm[lo:hi])  # a copy: the map closes when the function returns
     out = np.empty(rec.shape[0], dtype=EVENT_DTYPE)
-    _decode(rec, header, path, int(lo), out)
+    _decode(rec, header, path, lo, out)
     return out
 
 
@@ -214,14 +227,8 @@ def encode_prophesee_dat(
             raise ValueError(f"write_prophesee_dat: {name}={v}, expected 1..{_COORD_MASK + 1}")
     if event_type not in (EVENT2D_TYPE, EVENTCD_TYPE):
         raise ValueError(f"write_prophesee_dat: event_type={event_type}, expected 0 or 12")
-    if ev.size:
-        for name, lo, hi in (("x", 0, width - 1), ("y", 0, height - 1), ("t", 0, 2**32 - 1)):
-            vmin, vmax = int(ev[name].min()), int(ev[name].max())
-            if vmin < lo or vmax > hi:
-                raise ValueError(
-                    f"write_prophesee_dat: events[{name!r}] spans [{vmin}, {vmax}], "
-                    f"expected [{lo}, {hi}]"
-                )
+    _check_ranges(ev, {"x": (0, width - 1), "y": (0, height - 1), "t": (0, 2**32 - 1)},
+                  "write_prophesee_dat")
     if date is None:
         date = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
     kind = "Event2D" if event_type == EVENT2D_TYPE else "EventCD"

@@ -24,7 +24,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ._validate import _on, _positive_int, _prepare, sensor_wh
+from ._validate import _int_arg, _on, _positive_int, _positive_real, _prepare, sensor_wh
+from ._window import time_window
 
 __all__ = [
     "sensor_wh",
@@ -186,7 +187,7 @@ def to_frames(
     t1 = int(t[-1]) + 1 if end_time_us is None else int(end_time_us)
     if t1 <= t0:
         raise ValueError(f"end_time_us: must be after start_time_us={t0}, got {t1}")
-    cut = events[np.searchsorted(t, t0, "left") : np.searchsorted(t, t1, "left")]
+    cut = time_window(events, t0, t1)
     lo, hi = _slice_bounds(
         cut["t"], t0, t1, n_time_bins, n_event_bins, event_count, time_window_us, overlap,
         include_incomplete,
@@ -231,6 +232,7 @@ def to_event_histogram(
         ``[T, 3, H, W]`` float32 with values in {0, 127, 255} (or /255).
     """
     w, h = _prepare(events, sensor_size, need_sorted=True)
+    label_time_us = _int_arg("label_time_us", label_time_us)
     n_bins = _positive_int("n_bins", n_bins)
     window_us = _positive_int("window_us", window_us)
     b = _window_bins(events["t"], label_time_us, window_us, n_bins)
@@ -272,6 +274,7 @@ def to_cumulative_frames(
         binarize: 1 where a pixel has any event so far, instead of counts.
     """
     w, h = _prepare(events, sensor_size, need_sorted=True)
+    label_time_us = _int_arg("label_time_us", label_time_us)
     n_steps = _positive_int("n_steps", n_steps)
     window_us = _positive_int("window_us", window_us)
     b = _window_bins(events["t"], label_time_us, window_us, n_steps)
@@ -353,9 +356,11 @@ def to_time_surface(
         tau_us: decay constant in µs (> 0).
     """
     w, h = _prepare(events, sensor_size, need_sorted=True)
-    if not tau_us > 0:
-        raise ValueError(f"tau_us: expected a positive decay constant, got {tau_us!r}")
-    times = np.asarray(sample_times_us, dtype=np.int64).reshape(-1)
+    tau_us = _positive_real("tau_us", tau_us)
+    try:
+        times = np.asarray(sample_times_us, dtype=np.int64).reshape(-1)
+    except (TypeError, ValueError):
+        raise ValueError(f"sample_times_us: expected integer times in µs, got {sample_times_us!r}") from None
     out = np.zeros((len(times), 2, h, w), np.float32)
     t = events["t"]
     flat = (_on(events) * h + events["y"].astype(np.int64)) * w + events["x"].astype(np.int64)
@@ -368,6 +373,6 @@ def to_time_surface(
             done = upto
         seen = last > np.iinfo(np.int64).min
         surf = np.zeros(2 * h * w, np.float64)
-        surf[seen] = np.exp(-(times[k] - last[seen]) / float(tau_us))
+        surf[seen] = np.exp(-(times[k] - last[seen]) / tau_us)
         out[k] = surf.reshape(2, h, w)
     return out

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import h5py
 import numpy as np
 
-from ._hdf5 import dataset, open_hdf5, read_dataset
+from ._hdf5 import check_vlen_dataset, dataset, open_hdf5, read_dataset
 from ._records import PathLike
 from .errors import CorruptFileError
 
@@ -57,10 +57,14 @@ class SHDData:
 
 
 def _check_sample(path: PathLike, i: int, t: np.ndarray, u: np.ndarray) -> None:
-    if t.shape != u.shape:
-        raise CorruptFileError(path, None, f"sample {i}: {t.shape[0]} times but {u.shape[0]} units")
+    if t.ndim != 1 or t.shape != u.shape:
+        raise CorruptFileError(path, None, f"sample {i}: times {t.shape} but units {u.shape}")
     if t.size and (not np.all(np.isfinite(t)) or t.min() < 0 or u.min() < 0):
         raise CorruptFileError(path, None, f"sample {i}: negative or non-finite times/units")
+    if u.size and u.max() >= SHD_CHANNELS:
+        raise CorruptFileError(
+            path, None, f"sample {i}: unit {u.max()} is not a channel (expected 0..{SHD_CHANNELS - 1})"
+        )
 
 
 def shd_length(path: PathLike) -> int:
@@ -76,8 +80,13 @@ def read_shd_sample(path: PathLike, index: int) -> tuple[np.ndarray, np.ndarray,
         n = times.shape[0]
         if not -n <= index < n:
             raise IndexError(f"read_shd_sample: index {index} out of range for {n} samples")
+        units = dataset(f, "spikes/units", path)
+        if units.shape != times.shape:
+            raise CorruptFileError(path, None, f"{times.shape} time arrays but {units.shape} unit arrays")
+        check_vlen_dataset(times, path, index)
+        check_vlen_dataset(units, path, index)
         t = np.asarray(read_dataset(times, path, index), dtype=np.float64)
-        u = np.asarray(read_dataset(dataset(f, "spikes/units", path), path, index), dtype=np.int64)
+        u = np.asarray(read_dataset(units, path, index), dtype=np.int64)
         label = int(read_dataset(dataset(f, "labels", path), path, index))
     _check_sample(path, index, t, u)
     return t, u, label
@@ -100,6 +109,8 @@ def read_shd(path: PathLike) -> SHDData:
         speakers = None
         if isinstance(f.get("extra/speaker"), h5py.Dataset):
             speakers = np.asarray(read_dataset(f["extra/speaker"], path), dtype=np.int64)
+        check_vlen_dataset(times_ds, path)
+        check_vlen_dataset(units_ds, path)
         raw_t = read_dataset(times_ds, path)
         raw_u = read_dataset(units_ds, path)
     if not len(raw_t) == len(raw_u) == labels.shape[0]:
@@ -121,7 +132,8 @@ def write_shd(path: PathLike, times: Sequence[np.ndarray], units: Sequence[np.nd
         path: destination ``.h5`` (overwritten).
         times: per sample, spike times ``[n_i]`` in seconds (>= 0), stored as float32 like the
             release (about 0.1 us resolution over a 1 s sample).
-        units: per sample, channels ``[n_i]`` (0..65535), stored as uint16.
+        units: per sample, channels ``[n_i]`` in ``0..SHD_CHANNELS - 1`` (0..699), stored as
+            uint16.
         labels: ``[S]`` classes, stored as uint16.
         speakers: optional ``[S]`` speaker ids for ``extra/speaker``.
     """
@@ -136,8 +148,10 @@ def write_shd(path: PathLike, times: Sequence[np.ndarray], units: Sequence[np.nd
         u = np.asarray(u)
         if t.shape != u.shape or t.ndim != 1:
             raise ValueError(f"write_shd: sample {i} has times {t.shape} and units {u.shape}")
-        if u.size and (u.min() < 0 or u.max() > 65535):
-            raise ValueError(f"write_shd: sample {i} units span [{u.min()}, {u.max()}], expected 0..65535")
+        if u.size and (u.min() < 0 or u.max() >= SHD_CHANNELS):
+            raise ValueError(
+                f"write_shd: sample {i} units span [{u.min()}, {u.max()}], expected 0..{SHD_CHANNELS - 1}"
+            )
         if t.size and (t.min() < 0 or not np.all(np.isfinite(t))):
             raise ValueError(f"write_shd: sample {i} has negative or non-finite times")
         u16.append(u.astype(np.uint16))

@@ -5,6 +5,14 @@ has a free ``repr``, compares by value and pickles into DataLoader workers (as T
 transforms). Random transforms take an optional ``rng`` at call time
 (``np.random.default_rng(seed)``); without one they draw from a fresh, unseeded generator.
 
+Label time: transforms whose window ends at a label (:class:`ToEventHistogram`,
+:class:`ToCumulativeFrames`) take ``label_time_us`` at call time. A transform receives it when
+its call signature has a parameter of that name (:func:`takes_label_time`); datasets whose
+samples have a label time (Gen1's box time, MVSEC's depth time) call
+:func:`apply_transform`, which passes it only to such transforms, and :class:`Compose` forwards
+it to the members that take it. So ``Gen1(root, transform=ToEventHistogram(...))`` cuts its
+window at the label time, not at the last event.
+
 Example::
 
     to_input = Compose((Denoise(SENSOR, 10_000), ToFrame(SENSOR, n_time_bins=10)))
@@ -13,8 +21,10 @@ Example::
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -22,6 +32,8 @@ from . import augment as A
 from . import representations as R
 
 __all__ = [
+    "takes_label_time",
+    "apply_transform",
     "Compose",
     "ToFrame",
     "ToEventHistogram",
@@ -45,6 +57,31 @@ def _tuple(v: Sequence[int]) -> tuple[int, ...]:
     return tuple(int(a) for a in v)
 
 
+def takes_label_time(transform: Callable[..., Any]) -> bool:
+    """True when ``transform`` can be called as ``transform(events, label_time_us=t)``."""
+    try:
+        params = inspect.signature(transform).parameters
+    except (TypeError, ValueError):  # builtins without a signature
+        return False
+    p = params.get("label_time_us")
+    return p is not None and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+
+
+def apply_transform(transform: Callable[..., Any], events: Any, label_time_us: int | None = None) -> Any:
+    """``transform(events, label_time_us=t)`` if ``t`` is known and the transform takes it, else
+    ``transform(events)``: how datasets with label times call their transform."""
+    if label_time_us is not None and takes_label_time(transform):
+        return transform(events, label_time_us=label_time_us)
+    return transform(events)
+
+
+def _label_time_or_after_last(events: np.ndarray, label_time_us: int | None) -> int:
+    """The label time given, or one µs after the last event (0 for no events)."""
+    if label_time_us is not None:
+        return label_time_us
+    return int(events["t"][-1]) + 1 if len(events) else 0
+
+
 @dataclass(frozen=True)
 class _Sensor:
     """Base: a transform that knows the sensor size; validated (and made a tuple) on creation."""
@@ -58,16 +95,19 @@ class _Sensor:
 
 @dataclass(frozen=True)
 class Compose:
-    """Apply ``transforms`` in order (a tuple, so the composition stays hashable and picklable)."""
+    """Apply ``transforms`` in order (a tuple, so the composition stays hashable and picklable).
+
+    ``label_time_us``, when given, goes to the members that take it (see :func:`apply_transform`).
+    """
 
     transforms: tuple[Callable[..., np.ndarray], ...]
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "transforms", tuple(self.transforms))
 
-    def __call__(self, events: np.ndarray) -> np.ndarray:
+    def __call__(self, events: np.ndarray, label_time_us: int | None = None) -> np.ndarray:
         for tf in self.transforms:
-            events = tf(events)
+            events = apply_transform(tf, events, label_time_us)
         return events
 
 
@@ -101,8 +141,9 @@ class ToFrame(_Sensor):
 class ToEventHistogram(_Sensor):
     """SpikeYOLO's Gen1 input ``[T, 3, H, W]``; see :func:`representations.to_event_histogram`.
 
-    The window ends at ``label_time_us`` given at call time; by default one µs after the last
-    event, so the whole tail of the stream is used.
+    The window ``[label_time_us - window_us, label_time_us)`` ends at ``label_time_us`` given at
+    call time (Gen1 passes each sample's box time, see :func:`apply_transform`); called without
+    it, one µs after the last event, so the whole tail of the stream is used.
     """
 
     n_bins: int = 5
@@ -110,12 +151,10 @@ class ToEventHistogram(_Sensor):
     normalize: bool = False
 
     def __call__(self, events: np.ndarray, label_time_us: int | None = None) -> np.ndarray:
-        if label_time_us is None:
-            label_time_us = int(events["t"][-1]) + 1 if len(events) else 0
         return R.to_event_histogram(
             events,
             self.sensor_size,
-            label_time_us=label_time_us,
+            label_time_us=_label_time_or_after_last(events, label_time_us),
             n_bins=self.n_bins,
             window_us=self.window_us,
             normalize=self.normalize,
@@ -124,19 +163,21 @@ class ToEventHistogram(_Sensor):
 
 @dataclass(frozen=True)
 class ToCumulativeFrames(_Sensor):
-    """Cumulative stacking ``[T, 2, H, W]``; see :func:`representations.to_cumulative_frames`."""
+    """Cumulative stacking ``[T, 2, H, W]``; see :func:`representations.to_cumulative_frames`.
+
+    The window ends at ``label_time_us`` given at call time (MVSEC passes each depth map's time,
+    see :func:`apply_transform`); called without it, one µs after the last event.
+    """
 
     n_steps: int = 5
     window_us: int = 50_000
     binarize: bool = False
 
     def __call__(self, events: np.ndarray, label_time_us: int | None = None) -> np.ndarray:
-        if label_time_us is None:
-            label_time_us = int(events["t"][-1]) + 1 if len(events) else 0
         return R.to_cumulative_frames(
             events,
             self.sensor_size,
-            label_time_us=label_time_us,
+            label_time_us=_label_time_or_after_last(events, label_time_us),
             window_us=self.window_us,
             n_steps=self.n_steps,
             binarize=self.binarize,
@@ -176,12 +217,13 @@ class ToTimeSurface(_Sensor):
 
 @dataclass(frozen=True)
 class Denoise(_Sensor):
-    """Drop unsupported events; see :func:`representations.denoise`."""
+    """Drop unsupported events; see :func:`augment.denoise` (``neighbours=4`` is Tonic's)."""
 
     filter_time_us: int = 10_000
+    neighbours: int = 8
 
     def __call__(self, events: np.ndarray) -> np.ndarray:
-        return A.denoise(events, self.sensor_size, self.filter_time_us)
+        return A.denoise(events, self.sensor_size, self.filter_time_us, neighbours=self.neighbours)
 
 
 @dataclass(frozen=True)
