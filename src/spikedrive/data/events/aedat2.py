@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._records import DEFAULT_CHUNK, PathLike, count_records, iter_record_chunks, read_records
-from .aedat import AedatHeader, read_aedat_header
+from .aedat_header import AedatHeader, read_aedat_header
 from ._validate import _check_ranges
 from .dtype import EVENT_DTYPE, as_events
 from .errors import CorruptFileError

@@ -22,7 +22,7 @@ import numpy as np
 
 from ._records import DEFAULT_CHUNK, PathLike, as_path
 from ._validate import _check_ranges
-from .aedat import AedatHeader, read_aedat_header
+from .aedat_header import AedatHeader, read_aedat_header
 from .dtype import EVENT_DTYPE, as_events, empty_events
 from .errors import CorruptFileError
 

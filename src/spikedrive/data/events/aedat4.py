@@ -20,7 +20,7 @@ import struct
 import numpy as np
 
 from ._records import PathLike, as_path
-from .aedat import read_aedat_header
+from .aedat_header import read_aedat_header
 from .dtype import EVENT_DTYPE, empty_events
 from .errors import CorruptFileError
 
