@@ -107,25 +107,23 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_eval(args: argparse.Namespace) -> int:
-    from .engine import (
-        build_datasets,
-        build_task,
-        config_from_dict,
-        evaluate,
-        load_checkpoint,
-        load_model,
-        make_eval_loader,
-        resolve_device,
-    )
+def _load_run(checkpoint: str) -> tuple[Any, Any, Any]:
+    """``(config, model, validation dataset)`` of a checkpoint written by ``train``."""
+    from .engine import build_datasets, config_from_dict, load_checkpoint, load_model
 
-    path = Path(args.checkpoint)
+    path = Path(checkpoint)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
     cfg = config_from_dict(load_checkpoint(path, map_location="cpu")["config"])
+    return cfg, load_model(path), build_datasets(cfg)[1]
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from .engine import build_task, evaluate, make_eval_loader, resolve_device
+
+    cfg, model, val_set = _load_run(args.checkpoint)
     device = resolve_device(cfg.device)
-    model = load_model(path).to(device)
-    _, val_set = build_datasets(cfg)
+    model = model.to(device)
     metrics = evaluate(model, build_task(cfg), make_eval_loader(val_set, cfg), device, progress=True)
     print("  ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
     return 0
@@ -159,30 +157,17 @@ def _checkpoint_and_input(args: argparse.Namespace) -> tuple[str, Any, Any, int]
     ``args.batch`` samples of its recipe's validation split, fed as its task feeds it."""
     from dataclasses import replace
 
-    from .engine import (
-        build_datasets,
-        build_task,
-        config_from_dict,
-        first_model_input,
-        load_checkpoint,
-        load_model,
-        make_eval_loader,
-    )
+    from .engine import build_task, first_model_input, make_eval_loader
 
-    path = Path(args.checkpoint)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
-    cfg = config_from_dict(load_checkpoint(path, map_location="cpu")["config"])
+    cfg, model, val_set = _load_run(args.checkpoint)
     if args.model is not None and args.model != cfg.model:
         raise ValueError(f"--model {args.model!r} conflicts with the checkpoint's model {cfg.model!r}; "
                          "leave --model out with --checkpoint")
-    model = load_model(path)
     task = build_task(cfg)
-    _, val_set = build_datasets(cfg)
     loader = make_eval_loader(val_set, replace(cfg, eval_batch_size=args.batch, num_workers=0))
     x = first_model_input(loader, task, "cpu")
     if x is None:
-        raise ValueError(f"task {cfg.task!r} of {str(path)!r} defines no model_input(batch), so its model "
+        raise ValueError(f"task {cfg.task!r} of {args.checkpoint!r} defines no model_input(batch), so its model "
                          "input is unknown")
     return cfg.model, model, x, 1 if getattr(val_set, "time_major", False) else 0
 
