@@ -7,6 +7,7 @@ line naming what was wrong and a non-zero exit status, never a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -103,7 +104,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         cfg.resume = True
     result = train(cfg)
     metrics = "  ".join(f"{k} {v:.4f}" for k, v in result.metrics.items())
-    print(f"done: {result.epochs} epochs, {metrics}; run folder {result.out_dir}")
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, one summary, not one per process
+        print(f"done: {result.epochs} epochs, {metrics}; run folder {result.out_dir}")
     return 0
 
 
