@@ -22,24 +22,19 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+def _int_at_least(minimum: int):
+    """An argparse type: an integer >= ``minimum``, with an error naming the value otherwise."""
 
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}")
+        return value
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
-    return value
+    return parse
 
 
 def _build_parser() -> _Parser:
@@ -47,9 +42,9 @@ def _build_parser() -> _Parser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="command", parser_class=_Parser)
 
     demo = sub.add_parser("demo", help="train the demo SNN on the embedded 8x8 digits and report energy")
-    demo.add_argument("--epochs", type=_positive_int, default=None, help="epochs (default: the recipe's 15)")
+    demo.add_argument("--epochs", type=_int_at_least(1), default=None, help="epochs (default: the recipe's 15)")
     demo.add_argument("--out", default="runs/demo", help="run folder (default: runs/demo)")
-    demo.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (default: 0)")
+    demo.add_argument("--seed", type=_int_at_least(0), default=0, help="random seed (default: 0)")
     demo.add_argument("--fresh", action="store_true", help="start over even if the run folder holds a run")
 
     train = sub.add_parser("train", help="train from a YAML recipe with key=value overrides")
@@ -67,7 +62,7 @@ def _build_parser() -> _Parser:
     energy.add_argument("--checkpoint", default=None,
                         help="a checkpoint written by train: its weights, measured on its recipe's validation split")
     energy.add_argument("--spike-driven", action="store_true", help="convert I-LIF models first")
-    energy.add_argument("--batch", type=_positive_int, default=256, help="samples measured (default: 256)")
+    energy.add_argument("--batch", type=_int_at_least(1), default=256, help="samples measured (default: 256)")
     energy.add_argument("--plot", default=None, help="write the firing-rate chart to this PNG")
 
     models = sub.add_parser("models", help="list the registered models")
