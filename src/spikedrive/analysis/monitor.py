@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from ..layers import Synapse
-from ..neurons import ILIF, SpikingNeuron
+from ..neurons import SpikingNeuron
 from .ops import is_binary, is_synaptic, macs_per_item, non_binary_values, takes_spikes, weight_layer
 
 __all__ = ["NeuronStats", "SynapseStats", "SpikeMonitor", "evaluating"]
@@ -216,8 +216,7 @@ class SpikeMonitor:
         def hook(module: nn.Module, args: tuple[Any, ...], out: torch.Tensor) -> None:
             if not isinstance(out, torch.Tensor):
                 return
-            levels = module.D if isinstance(module, ILIF) else 1
-            expanded = isinstance(module, ILIF) and module.spike_driven
+            levels, expanded = module.levels, module.expanded
             st = self.neurons.get(name)
             if st is None:
                 st = self.neurons[name] = NeuronStats(name, type(module).__name__, levels)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..neurons import ILIF
+from ..neurons import SpikingNeuron
 from .monitor import SpikeMonitor, SynapseStats, evaluating
 
 __all__ = ["NotSpikeDrivenError", "SpikeDrivenSummary", "assert_spike_driven"]
@@ -73,9 +73,9 @@ def assert_spike_driven(model: nn.Module, x: torch.Tensor, batch_dim: int = 0) -
             that received a non-binary value, with a few of those values.
         ValueError: if no synaptic layer ran at all (nothing was checked).
 
-    Besides the values seen on ``x``, I-LIF neurons with ``D > 1`` still in integer mode fail the
-    check even if this batch happened to make them emit only 0 and 1: their output is not
-    binary by construction.
+    Besides the values seen on ``x``, neurons that emit integers (``levels > 1``, e.g. I-LIF with
+    ``D > 1``) and are not expanded fail the check even if this batch happened to make them emit
+    only 0 and 1: their output is not binary by construction.
     """
     with evaluating(model), SpikeMonitor(model, batch_dim=batch_dim) as monitor:
         model(x)
@@ -94,11 +94,12 @@ def assert_spike_driven(model: nn.Module, x: torch.Tensor, batch_dim: int = 0) -
             f"encoding layer received non-binary input:\n{lines}",
         )
     # Structural check after the value check, so a batch that shows integers names the layers.
-    integer = [name for name, m in model.named_modules() if isinstance(m, ILIF) and m.D > 1 and not m.spike_driven]
+    integer = [name for name, m in model.named_modules()
+               if isinstance(m, SpikingNeuron) and m.levels > 1 and not m.expanded]
     if integer:
         raise NotSpikeDrivenError(
             {name: [] for name in integer},
-            f"{type(model).__name__} is not spike-driven: I-LIF neurons {integer} emit integers; "
+            f"{type(model).__name__} is not spike-driven: neurons {integer} emit integers; "
             "call spikedrive.to_spike_driven(model) first",
         )
     return SpikeDrivenSummary(

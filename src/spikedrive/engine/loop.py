@@ -56,7 +56,7 @@ def train_one_epoch(
     sums: dict[str, float] = {}
     counts: dict[str, int] = {}
     bar = tqdm(total=steps, desc=f"epoch {epoch}/{epochs}", leave=False, dynamic_ncols=True,
-               disable=not (progress and ctx.is_main))
+               disable=None if progress and ctx.is_main else True)  # None: no bar when not a TTY
     try:
         for step, batch in enumerate(loader, start=1):
             batch = task.to_device(batch, ctx.device)
@@ -113,7 +113,7 @@ def evaluate(model: nn.Module, task: Task, loader: DataLoader, device: torch.dev
     device = torch.device(device)
     metrics = task.new_metrics()
     with evaluating(module):
-        for batch in tqdm(loader, desc=desc, leave=False, dynamic_ncols=True, disable=not progress):
+        for batch in tqdm(loader, desc=desc, leave=False, dynamic_ncols=True, disable=None if progress else True):
             batch = task.to_device(batch, device)
             metrics.update(task.forward(module, batch), batch)
     metrics.reduce(all_reduce if all_reduce is not None else (lambda t: t))

@@ -32,6 +32,17 @@ class SpikingNeuron(nn.Module):
     #: Key of this neuron's implementations in the dispatch table.
     kind: str = ""
 
+    @property
+    def levels(self) -> int:
+        """The largest value one output entry can take per time step (1 for binary neurons)."""
+        return 1
+
+    @property
+    def expanded(self) -> bool:
+        """Whether the output holds ``levels`` binary virtual steps per time step
+        (``[T * levels, B, ...]``) instead of one value per step."""
+        return False
+
     def __init__(self, backend: str = "auto") -> None:
         super().__init__()
         if backend not in BACKENDS:

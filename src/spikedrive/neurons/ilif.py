@@ -58,6 +58,14 @@ class ILIF(SpikingNeuron):
         self.detach_reset = detach_reset
         self.spike_driven = False
 
+    @property
+    def levels(self) -> int:
+        return self.D
+
+    @property
+    def expanded(self) -> bool:
+        return self.spike_driven
+
     def to_spike_driven(self, enabled: bool = True) -> "ILIF":
         """Emit ``[T * D, B, ...]`` binary spikes (``enabled=True``) or integers (``False``)."""
         self.spike_driven = enabled
