@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 import torch
 from torch import nn
+
+from spikedrive.data.events.errors import CorruptFileError
 
 
 def calibrate_bn(model: nn.Module, x: torch.Tensor) -> None:
@@ -17,3 +22,21 @@ def calibrate_bn(model: nn.Module, x: torch.Tensor) -> None:
     with torch.no_grad():
         model(x)
     model.eval()
+
+
+def cut(src: Path, dst: Path, n: int) -> Path:
+    """Write the first ``n`` bytes of ``src`` to ``dst`` (a truncated copy)."""
+    dst.write_bytes(src.read_bytes()[:n])
+    return dst
+
+
+def raises_at(fn, path: Path, offset: int | None) -> CorruptFileError:
+    """Assert ``fn(path)`` raises a CorruptFileError naming the file (and ``offset``, if given)."""
+    with pytest.raises(ValueError) as info:
+        fn(path)
+    err = info.value
+    assert isinstance(err, CorruptFileError), repr(err)
+    assert path.name in str(err)
+    if offset is not None:
+        assert err.offset == offset and f"at byte {offset}" in str(err), str(err)
+    return err

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
+from helpers import cut, raises_at
 from spikedrive.data.events.aedat import read_aedat, read_aedat_header
 from spikedrive.data.events.aedat2 import read_aedat2, write_aedat2
 from spikedrive.data.events.aedat31 import iter_aedat31, read_aedat31, write_aedat31
@@ -50,20 +51,6 @@ def assert_valid(ev: np.ndarray, width: int, height: int) -> None:
     assert is_sorted(ev)
 
 
-def cut(src: Path, dst: Path, n: int) -> Path:
-    dst.write_bytes(src.read_bytes()[:n])
-    return dst
-
-
-def raises_at(fn, path: Path, offset: int | None) -> CorruptFileError:
-    with pytest.raises(ValueError) as info:
-        fn(path)
-    err = info.value
-    assert isinstance(err, CorruptFileError), repr(err)
-    assert path.name in str(err)
-    if offset is not None:
-        assert err.offset == offset and f"at byte {offset}" in str(err), str(err)
-    return err
 
 
 # --------------------------------------------------------------------------- dtype helpers

@@ -13,11 +13,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from helpers import raises_at
 from spikedrive.data.events.aedat import read_aedat
 from spikedrive.data.events.aedat2 import iter_aedat2, write_aedat2
 from spikedrive.data.events.aedat31 import write_aedat31
 from spikedrive.data.events.dtype import check_events, make_events
-from spikedrive.data.events.errors import CorruptFileError
 from spikedrive.data.events.gen1 import BOX_DTYPE, read_gen1_boxes, write_gen1_boxes
 from spikedrive.data.events.mvsec import (
     read_mvsec_events_window, read_mvsec_hdf5, write_mvsec_hdf5,
@@ -35,20 +35,6 @@ FAST = settings(max_examples=50, deadline=None,
 
 
 
-def cut(src: Path, dst: Path, n: int) -> Path:
-    dst.write_bytes(src.read_bytes()[:n])
-    return dst
-
-
-def raises_at(fn, path: Path, offset: int | None) -> CorruptFileError:
-    with pytest.raises(ValueError) as info:
-        fn(path)
-    err = info.value
-    assert isinstance(err, CorruptFileError), repr(err)
-    assert path.name in str(err)
-    if offset is not None:
-        assert err.offset == offset and f"at byte {offset}" in str(err), str(err)
-    return err
 
 
 # --------------------------------------------------------------------------- dtype helpers

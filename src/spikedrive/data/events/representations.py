@@ -81,38 +81,28 @@ def _slice_bounds(
         hi[-1] = n
         return lo, hi
     if event_count is not None:
-        ov = int(overlap)
-        if ov != overlap or not 0 <= ov < event_count:
-            raise ValueError(
-                f"overlap: expected an integer number of events in [0, event_count={event_count}), "
-                f"got {overlap}"
-            )
-        stride = event_count - ov
-        n_full = (n - event_count) // stride + 1 if n >= event_count else 0
-        lo = np.arange(n_full, dtype=np.int64) * stride
-        hi = lo + event_count
-        covered = int(hi[-1]) if n_full else 0
-        if include_incomplete and covered < n:
-            lo = np.append(lo, n_full * stride if n_full else 0)
-            hi = np.append(hi, n)
-        return lo, hi
+        return _sliding_windows(n, event_count, overlap, include_incomplete, "events", "event_count")
     assert time_window_us is not None
+    lo_t, hi_t = _sliding_windows(t1 - t0, time_window_us, overlap, include_incomplete, "µs", "time_window_us")
+    return np.searchsorted(t, t0 + lo_t, "left"), np.searchsorted(t, t0 + hi_t, "left")
+
+
+def _sliding_windows(length: int, window: int, overlap: float, include_incomplete: bool,
+                     unit: str, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(lo, hi)`` offsets of windows of ``window`` units, ``overlap`` apart, over ``[0, length)``;
+    a last shorter window up to ``length`` when ``include_incomplete``."""
     ov = int(overlap)
-    if ov != overlap or not 0 <= ov < time_window_us:
-        raise ValueError(
-            f"overlap: expected an integer number of µs in [0, time_window_us={time_window_us}), "
-            f"got {overlap}"
-        )
-    stride = time_window_us - ov
-    dur = t1 - t0
-    n_full = (dur - time_window_us) // stride + 1 if dur >= time_window_us else 0
-    lo_t = t0 + np.arange(n_full, dtype=np.int64) * stride
-    hi_t = lo_t + time_window_us
-    covered = int(hi_t[-1]) if n_full else t0
-    if include_incomplete and covered < t1:
-        lo_t = np.append(lo_t, t0 + n_full * stride)
-        hi_t = np.append(hi_t, t1)
-    return np.searchsorted(t, lo_t, "left"), np.searchsorted(t, hi_t, "left")
+    if ov != overlap or not 0 <= ov < window:
+        raise ValueError(f"overlap: expected an integer number of {unit} in [0, {name}={window}), got {overlap}")
+    stride = window - ov
+    n_full = (length - window) // stride + 1 if length >= window else 0
+    lo = np.arange(n_full, dtype=np.int64) * stride
+    hi = lo + window
+    covered = int(hi[-1]) if n_full else 0
+    if include_incomplete and covered < length:
+        lo = np.append(lo, n_full * stride)
+        hi = np.append(hi, length)
+    return lo, hi
 
 
 def _accumulate(events: np.ndarray, lo: np.ndarray, hi: np.ndarray, w: int, h: int) -> np.ndarray:
