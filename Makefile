@@ -3,8 +3,9 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+TRITON := $(VENV)/.triton
 
-.PHONY: demo test lint clean bench
+.PHONY: demo test lint clean bench bench-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -12,16 +13,31 @@ $(BIN)/python:
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test,aedat4]'
+	# Builds the fused CPU neuron kernel once (cached); without a compiler the reference loop runs.
+	$(BIN)/spikedrive kernels || echo "spikedrive: no fused CPU kernel; neurons use the reference loop"
 	touch $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/spikedrive demo
 
-test: $(STAMP)
+# The tests also run the Triton kernels, on CPU through Triton's interpreter.
+$(TRITON): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[triton]'
+	touch $(TRITON)
+
+test: $(STAMP) $(TRITON)
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
-bench: $(STAMP)
+# SpikingJelly 2.0 asks for torchvision/torchaudio, which would replace the pinned torch with a
+# multi-gigabyte build: install the comparison frameworks without their dependencies.
+bench-deps: $(STAMP)
+	$(BIN)/pip install --quiet --no-deps 'spikingjelly==2.0.0' 'snntorch==1.0.0' tonic
+	$(BIN)/pip install --quiet loguru scipy
+
+bench: bench-deps
+	$(BIN)/python benchmarks/neurons.py
+	$(BIN)/python benchmarks/training.py
 	$(BIN)/python benchmarks/energy.py
 
 clean:

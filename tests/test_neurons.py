@@ -47,12 +47,13 @@ def sigmoid_deriv(alpha):
 @pytest.mark.parametrize("decay_input", [True, False])
 @pytest.mark.parametrize("detach_reset", [True, False])
 @pytest.mark.parametrize("T", [1, 3, 8])
-def test_lif_matches_plain_loop(v_reset, decay_input, detach_reset, T):
+@pytest.mark.parametrize("backend", ["reference", "cpu"])
+def test_lif_matches_plain_loop(v_reset, decay_input, detach_reset, T, backend):
     g = torch.Generator().manual_seed(T)
     x = (torch.randn(T, 4, 5, 6, generator=g, dtype=torch.float64) * 1.5 + 0.8).requires_grad_()
     x_ref = x.detach().clone().requires_grad_()
     neuron = LIF(tau=2.5, v_threshold=1.0, v_reset=v_reset, decay_input=decay_input, detach_reset=detach_reset,
-                 backend="reference")
+                 backend=backend)
     s = neuron(x)
     s_ref = plain_lif(x_ref, 2.5, 1.0, v_reset, decay_input, detach_reset, sigmoid_deriv(4.0))
     assert torch.equal(s, s_ref)
@@ -249,7 +250,7 @@ def test_named_backend_that_cannot_run_is_an_error_not_a_silent_fallback(monkeyp
     from spikedrive.neurons import dispatch
 
     monkeypatch.setattr(dispatch, "_TABLE", dict(dispatch._TABLE))
-    dispatch.register_kernel("lif", "triton", dispatch._TABLE[("lif", "reference")].fn, supports=lambda x: x.is_cuda)
-    with pytest.raises(ValueError, match="backend='triton' cannot run"):
+    dispatch.register_kernel("lif", "triton", dispatch._TABLE[("lif", "reference")].fn, supports=lambda x, params: x.is_cuda)
+    with pytest.raises(ValueError, match="backend='triton' cannot run 'lif' neurons: not on a torch.float32 tensor on cpu"):
         LIF(backend="triton")(torch.ones(2, 3))
     assert LIF(backend="auto")(torch.full((2, 3), 5.0)).sum() > 0  # auto falls back to the reference

@@ -65,6 +65,8 @@ def _build_parser() -> _Parser:
     energy.add_argument("--batch", type=_int_at_least(1), default=256, help="samples measured (default: 256)")
     energy.add_argument("--plot", default=None, help="write the firing-rate chart to this PNG")
 
+    sub.add_parser("kernels", help="build the fused neuron kernels and say which backends run here")
+
     models = sub.add_parser("models", help="list the registered models")
     models.add_argument("pattern", nargs="?", default="*", help="shell-style filter, e.g. 'digits*'")
     return parser
@@ -177,7 +179,28 @@ def _cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"demo": _cmd_demo, "train": _cmd_train, "eval": _cmd_eval, "energy": _cmd_energy, "models": _cmd_models}
+def _cmd_kernels(args: argparse.Namespace) -> int:
+    import torch
+
+    from .neurons import LIF
+    from .neurons.kernels import cpu_kernel_error
+
+    error = cpu_kernel_error()
+    print(f"cpu:    {'ready (fused C++ operator)' if error is None else 'unavailable: ' + error}")
+    cuda = torch.cuda.is_available()
+    if cuda:
+        try:
+            LIF(backend="triton")(torch.zeros(1, 1, device="cuda"))
+            print("triton: ready")
+        except (ValueError, RuntimeError) as err:
+            print(f"triton: unavailable: {str(err).splitlines()[0]}")
+    else:
+        print("triton: no CUDA device")
+    print(f"auto picks: {'triton on CUDA, ' if cuda else ''}{'cpu' if error is None else 'reference'} on CPU")
+    return 0 if error is None else 1
+
+
+_COMMANDS = {"demo": _cmd_demo, "kernels": _cmd_kernels, "train": _cmd_train, "eval": _cmd_eval, "energy": _cmd_energy, "models": _cmd_models}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -20,6 +20,7 @@ from typing import Any, Union
 
 import yaml
 
+from ..neurons import BACKENDS
 from .io import atomic_write_text
 
 __all__ = ["TrainConfig", "apply_overrides", "config_from_dict", "load_config", "plain_value", "save_config"]
@@ -87,6 +88,8 @@ class TrainConfig:
         num_workers: DataLoader worker processes per rank.
         max_steps_per_epoch: cap on optimizer steps per epoch (quick tests), ``None`` for all.
         progress: show tqdm progress bars and per-epoch lines (rank 0 only).
+        neuron_backend: ``"auto"`` keeps each neuron's own backend (the fused kernel where one
+            runs); ``"reference" | "cpu" | "triton"`` sets every neuron of the model to it.
         energy_report: after the last epoch, write ``energy.txt``, ``energy.json`` and
             ``firing_rates.png`` (per-layer firing rates, SOPs, SNN vs ANN energy) to ``out_dir``.
     """
@@ -118,6 +121,7 @@ class TrainConfig:
     num_workers: int = 0
     max_steps_per_epoch: int | None = None
     progress: bool = True
+    neuron_backend: str = "auto"
     energy_report: bool = True
 
     def __post_init__(self) -> None:
@@ -151,6 +155,7 @@ class TrainConfig:
         _require("seed", self.seed, self.seed >= 0, "an integer >= 0")
         _require("device", self.device, bool(_DEVICE_RE.match(self.device)),
                  "'auto', 'cpu', 'cuda' or 'cuda:N'")
+        _require("neuron_backend", self.neuron_backend, self.neuron_backend in BACKENDS, f"one of {BACKENDS}")
         _require("num_workers", self.num_workers, self.num_workers >= 0, "an integer >= 0")
         _require("max_steps_per_epoch", self.max_steps_per_epoch,
                  self.max_steps_per_epoch is None or self.max_steps_per_epoch >= 1, "null or an integer >= 1")

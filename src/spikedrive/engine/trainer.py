@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from ..analysis import format_energy
 from ..models import create_model
+from ..neurons import set_neuron_backend
 from .checkpoint import check_compatible, load_checkpoint, save_checkpoint
 from .config import TrainConfig, save_config
 from .data import build_datasets, make_eval_loader, make_train_loader, set_loader_epoch
@@ -113,6 +114,8 @@ class _Run:
         seed_everything(cfg.seed)
         # Same seed on every rank: identical initial weights (DDP would broadcast them anyway).
         self.model = (model if model is not None else create_model(cfg.model, **cfg.model_kwargs)).to(ctx.device)
+        if cfg.neuron_backend != "auto":
+            set_neuron_backend(self.model, cfg.neuron_backend)
         # From here on each rank draws its own noise (dropout, augmentation), else every rank
         # would apply the same masks to different samples.
         seed_everything(rank_seed(cfg.seed, ctx.rank))

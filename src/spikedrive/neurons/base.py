@@ -7,7 +7,7 @@ from torch import nn
 
 from .dispatch import BACKENDS
 
-__all__ = ["SpikingNeuron", "check_sequence"]
+__all__ = ["SpikingNeuron", "check_sequence", "set_neuron_backend"]
 
 
 def check_sequence(x: torch.Tensor, who: str) -> None:
@@ -68,3 +68,17 @@ class SpikingNeuron(nn.Module):
                 f"{type(self).__name__}: v_init must have shape {tuple(x.shape[1:])}, got {tuple(v_init.shape)}"
             )
         return self._run(x, v_init)
+
+
+def set_neuron_backend(module: nn.Module, backend: str) -> int:
+    """Set ``backend`` (``"auto" | "reference" | "cpu" | "triton"``) on every spiking neuron in
+    ``module``; returns how many neurons were changed. Useful to compare backends on one model or
+    to debug a kernel against the reference loop."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    count = 0
+    for sub in module.modules():
+        if isinstance(sub, SpikingNeuron):
+            sub.backend = backend
+            count += 1
+    return count

@@ -72,11 +72,8 @@ class ILIF(SpikingNeuron):
         return self
 
     def _run(self, x: torch.Tensor, v_init: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-        kernel = resolve_kernel(self.kind, self.backend, x)
-        s, v = kernel(
-            x, levels=self.D, beta=self.beta, charge=self.charge, tau=self.tau,
-            detach_reset=self.detach_reset, v_init=v_init,
-        )
+        params = dict(levels=self.D, beta=self.beta, charge=self.charge, tau=self.tau, detach_reset=self.detach_reset)
+        s, v = resolve_kernel(self.kind, self.backend, x, params)(x, v_init=v_init, **params)
         if self.spike_driven:
             s = expand_integer_spikes(s, self.D)
         return s, v

@@ -68,17 +68,15 @@ class LIF(SpikingNeuron):
         return 1.0 / self.tau
 
     def _run(self, x: torch.Tensor, v_init: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-        kernel = resolve_kernel(self.kind, self.backend, x)
-        return kernel(
-            x,
+        params = dict(
             inv_tau=self._inv_tau(),
             v_threshold=self.v_threshold,
             v_reset=self.v_reset,
             decay_input=self.decay_input,
             detach_reset=self.detach_reset,
             surrogate=self.surrogate,
-            v_init=v_init,
         )
+        return resolve_kernel(self.kind, self.backend, x, params)(x, v_init=v_init, **params)
 
     def extra_repr(self) -> str:
         return (

@@ -1,0 +1,111 @@
+"""The fused CPU operator: C++ compiled with torch's cpp_extension on first use, then cached.
+
+The build takes about half a minute once per machine and torch version; later imports load the
+cached library in well under a second. Its folder is torch's extension cache
+(``TORCH_EXTENSIONS_DIR``, by default ``~/.cache/torch_extensions``). Set
+``SPIKEDRIVE_NO_CPU_KERNEL=1`` to skip it and run the reference loop.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import sysconfig
+import threading
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+
+__all__ = ["cpu_ops", "cpu_kernel_error", "cpu_tensor_supported"]
+
+_SOURCE = Path(__file__).parent / "csrc" / "neurons_cpu.cpp"
+_LOCK = threading.Lock()
+_STATE: dict[str, Any] = {"ops": None, "error": None, "tried": False, "warned": False}
+
+
+def _build_flags() -> list[str]:
+    # -ffp-contract=off keeps a * b + c as two roundings, like PyTorch's separate kernels: the
+    # membrane (hence every spike) is then bit-identical to the reference loop.
+    # -fopenmp: at::parallel_for is a header template over `#pragma omp parallel`; without the
+    # flag it silently runs on one thread. The OpenMP runtime it binds to is torch's own
+    # libgomp.so.1, already loaded by the time this library is.
+    flags = ["-O3", "-ffp-contract=off", "-fno-math-errno", "-fno-trapping-math", "-fopenmp"]
+    capability = torch.backends.cpu.get_cpu_capability()
+    if capability in ("AVX2", "AVX512"):
+        # torch reports AVX2 only on CPUs with FMA too; the kernel uses FMA in its exp alone.
+        flags += ["-mavx2", "-mfma"]
+    return flags
+
+
+def _extension_name() -> str:
+    # The instruction set is part of the name, so a cache shared between machines never loads a
+    # build for a CPU it cannot run on.
+    return "spikedrive_neurons_cpu_" + torch.backends.cpu.get_cpu_capability().lower()
+
+
+def _ensure_ninja_on_path() -> None:
+    # pip's ninja lands beside the interpreter, which is not on PATH unless the venv is active.
+    scripts = sysconfig.get_path("scripts")
+    if shutil.which("ninja") is None and scripts and (Path(scripts) / "ninja").exists():
+        os.environ["PATH"] = scripts + os.pathsep + os.environ.get("PATH", "")
+
+
+def _load() -> Any:
+    from torch.utils import cpp_extension
+
+    _ensure_ninja_on_path()
+    name = _extension_name()
+    build_dir = Path(cpp_extension._get_build_directory(name, verbose=False))
+    if not (build_dir / f"{name}.so").exists():
+        print(f"spikedrive: compiling the fused CPU neuron kernel once (about 30 s), cached in {build_dir}",
+              file=sys.stderr)
+    cpp_extension.load(
+        name=name, sources=[str(_SOURCE)], extra_cflags=_build_flags(), extra_ldflags=["-fopenmp"],
+        is_python_module=False, verbose=False,
+    )
+    return torch.ops.spikedrive_cpu
+
+
+def cpu_ops() -> Any:
+    """The compiled operator namespace (``torch.ops.spikedrive_cpu``), building it on first call.
+
+    Raises ``RuntimeError`` naming the cause if it cannot be built or loaded."""
+    with _LOCK:
+        if not _STATE["tried"]:
+            _STATE["tried"] = True
+            if os.environ.get("SPIKEDRIVE_NO_CPU_KERNEL", "") not in ("", "0"):
+                _STATE["error"] = "disabled by SPIKEDRIVE_NO_CPU_KERNEL"
+            else:
+                try:
+                    _STATE["ops"] = _load()
+                except Exception as err:  # a compiler error, no compiler, no ninja, a bad cache
+                    _STATE["error"] = f"{type(err).__name__}: {str(err).strip().splitlines()[-1] if str(err).strip() else ''}"
+        if _STATE["ops"] is None:
+            raise RuntimeError(f"the fused CPU neuron kernel is not available ({_STATE['error']})")
+        return _STATE["ops"]
+
+
+def cpu_kernel_error() -> str | None:
+    """Why the CPU kernel is unavailable, or ``None`` if it loaded (tries to load it)."""
+    try:
+        cpu_ops()
+    except RuntimeError:
+        return _STATE["error"]
+    return None
+
+
+def cpu_tensor_supported(x: torch.Tensor) -> bool:
+    """Whether the CPU kernel can run on ``x`` (a float32/float64 CPU tensor) and is built.
+
+    The first time it is found missing, warn once that the reference loop runs instead."""
+    if x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64):
+        return False
+    error = cpu_kernel_error()
+    if error is not None and not _STATE["warned"]:
+        _STATE["warned"] = True
+        warnings.warn(f"spikedrive: fused CPU neuron kernel unavailable ({error}); using the slower reference loop",
+                      RuntimeWarning, stacklevel=3)
+    return error is None

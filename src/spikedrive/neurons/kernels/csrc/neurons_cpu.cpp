@@ -1,0 +1,469 @@
+// Fused multi-step LIF and I-LIF on the CPU: one pass over T per direction.
+//
+// Layout: the input is [T, N] contiguous (N = every trailing dimension flattened). Threads
+// split N; each thread walks blocks of neurons, and inside a block the innermost loop runs over
+// contiguous neurons so the compiler vectorises it.
+//
+// Forward saves nothing: backward recomputes the membrane of a block into a small buffer from the
+// input (which autograd keeps anyway), then walks time backwards. That moves fewer bytes than
+// saving the membrane, and these kernels are bound by memory bandwidth.
+//
+// Exactness: the charge, fire and reset expressions are written in the same order as the
+// reference loop (spikedrive/neurons/functional.py) and built with -ffp-contract=off, so the
+// membrane is bit-identical to PyTorch's and so are the spikes. Only surrogate derivatives use
+// an approximation (a polynomial exp accurate to about 2 ulp), which stays within float
+// tolerance.
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+namespace {
+
+// Neurons per block. Long contiguous runs per time step keep the hardware prefetcher streaming;
+// the backward buffer (T x block membranes) must still sit in L2.
+int64_t block_for(int64_t T) {
+  return std::clamp<int64_t>((int64_t{1} << 15) / std::max<int64_t>(T, 1), 256, 4096);
+}
+
+enum SurrogateCode : int64_t { kSigmoid = 0, kAtan = 1, kRectangle = 2, kStraightThrough = 3 };
+
+int64_t grain_for(int64_t T) { return std::max<int64_t>(block_for(T), (int64_t{1} << 15) / std::max<int64_t>(T, 1)); }
+
+// a * b + c for the surrogate's polynomial only: one FMA where the build has them. (-ffp-contract
+// is off for the whole file so that the membrane equations round like PyTorch's.)
+inline float mul_add(float a, float b, float c) {
+#ifdef __FMA__
+  return std::fma(a, b, c);
+#else
+  return a * b + c;
+#endif
+}
+
+// exp(x) for float, written so that GCC vectorises it (no libm call in the loop):
+// exp(x) = 2^n * p(r), n = round(x / ln2), r = x - n ln2 (Cody-Waite), p a degree-6 Taylor
+// polynomial; relative error below 2e-7 on the clamped range.
+inline float exp_approx(float x) {
+  x = std::min(std::max(x, -87.0f), 88.0f);
+  const float magic = 12582912.0f;  // 1.5 * 2^23: adding and subtracting rounds to an integer
+  float n = (x * 1.44269504f + magic) - magic;
+  float r = x - n * 0.693145752f;
+  r = r - n * 1.42860677e-06f;
+  float p = mul_add(r, 0.00138888892f, 0.00833333377f);
+  p = mul_add(p, r, 0.0416666679f);
+  p = mul_add(p, r, 0.166666672f);
+  p = mul_add(p, r, 0.5f);
+  p = mul_add(p, r, 1.0f);
+  p = mul_add(p, r, 1.0f);
+  int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, sizeof(scale));
+  return p * scale;
+}
+
+inline double exp_approx(double x) { return std::exp(x); }
+
+// Pseudo-derivative of the Heaviside step at z = H - V_th (see neurons/surrogate.py).
+template <typename scalar_t, int64_t kSurrogate>
+inline scalar_t surrogate_derivative(scalar_t z, scalar_t p0, scalar_t p1) {
+  if constexpr (kSurrogate == kSigmoid) {  // p0 = alpha
+    const scalar_t s = scalar_t(1) / (scalar_t(1) + exp_approx(-p0 * z));
+    return p0 * s * (scalar_t(1) - s);
+  } else if constexpr (kSurrogate == kAtan) {  // p0 = alpha
+    const scalar_t u = scalar_t(M_PI / 2.0) * p0 * z;
+    return (p0 / scalar_t(2)) / (scalar_t(1) + u * u);
+  } else if constexpr (kSurrogate == kRectangle) {  // p0 = width
+    return std::abs(z) < p0 / scalar_t(2) ? scalar_t(1) / p0 : scalar_t(0);
+  } else {  // straight-through window [p0, p1]
+    return (z >= p0 && z <= p1) ? scalar_t(1) : scalar_t(0);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// LIF (also IF with inv_tau = 0, and parametric LIF with a learnable inv_tau).
+
+template <typename scalar_t>
+struct LifConstants {
+  scalar_t k, rest, vth;
+};
+
+template <typename scalar_t, bool kDecayInput>
+inline scalar_t lif_charge(scalar_t v, scalar_t x, const LifConstants<scalar_t>& c) {
+  if constexpr (kDecayInput) {
+    return v + (x - (v - c.rest)) * c.k;
+  } else {
+    return v - (v - c.rest) * c.k + x;
+  }
+}
+
+template <typename scalar_t, bool kHard>
+inline scalar_t lif_reset(scalar_t h, bool fire, const LifConstants<scalar_t>& c) {
+  if constexpr (kHard) {
+    return fire ? c.rest : h;
+  } else {
+    return fire ? h - c.vth : h;
+  }
+}
+
+template <typename scalar_t, bool kHard, bool kDecayInput>
+void lif_forward_impl(const scalar_t* x, const scalar_t* v_init, scalar_t* spikes, scalar_t* v_out,
+                      int64_t T, int64_t N, LifConstants<scalar_t> c) {
+  at::parallel_for(0, N, grain_for(T), [&](int64_t begin, int64_t end) {
+    const int64_t kBlock = block_for(T);
+    std::vector<scalar_t> v(kBlock);
+    for (int64_t n0 = begin; n0 < end; n0 += kBlock) {
+      const int64_t len = std::min(kBlock, end - n0);
+      for (int64_t i = 0; i < len; ++i) v[i] = v_init ? v_init[n0 + i] : c.rest;
+      for (int64_t t = 0; t < T; ++t) {
+        const scalar_t* xt = x + t * N + n0;
+        scalar_t* st = spikes + t * N + n0;
+        for (int64_t i = 0; i < len; ++i) {
+          const scalar_t h = lif_charge<scalar_t, kDecayInput>(v[i], xt[i], c);
+          const bool fire = (h - c.vth) >= scalar_t(0);
+          st[i] = fire ? scalar_t(1) : scalar_t(0);
+          v[i] = lif_reset<scalar_t, kHard>(h, fire, c);
+        }
+      }
+      std::memcpy(v_out + n0, v.data(), len * sizeof(scalar_t));
+    }
+  });
+}
+
+// grad_s is never null (the entry point substitutes zeros), so the time loop has no branches but
+// the template switches and vectorises; a null grad_v reads as zeros. With kGradK, dL/dk is accumulated per lane
+// (a float sum across lanes would need reassociation, which -O3 rightly refuses) and summed in
+// double at the end of each block.
+template <typename scalar_t, bool kHard, bool kDecayInput, bool kDetach, int64_t kSurrogate, bool kGradK>
+void lif_backward_impl(const scalar_t* grad_s, const scalar_t* grad_v, const scalar_t* x,
+                       const scalar_t* v_init, scalar_t* grad_x, scalar_t* grad_v_init,
+                       double* grad_k_partial, int64_t T, int64_t N, LifConstants<scalar_t> c,
+                       scalar_t p0, scalar_t p1) {
+  at::parallel_for(0, N, grain_for(T), [&](int64_t begin, int64_t end) {
+    const int64_t kBlock = block_for(T);
+    std::vector<scalar_t> h_buf(static_cast<size_t>(T * kBlock));
+    // With kGradK: the membrane before each step, v_buf[t] = V_{t-1}.
+    std::vector<scalar_t> v_buf(kGradK ? static_cast<size_t>(T * kBlock) : 0);
+    std::vector<scalar_t> v(kBlock), gv(kBlock), gk(kGradK ? kBlock : 0);
+    double grad_k = 0.0;
+    for (int64_t n0 = begin; n0 < end; n0 += kBlock) {
+      const int64_t len = std::min(kBlock, end - n0);
+      // Recompute the membranes of this block.
+      for (int64_t i = 0; i < len; ++i) v[i] = v_init ? v_init[n0 + i] : c.rest;
+      for (int64_t t = 0; t < T; ++t) {
+        const scalar_t* xt = x + t * N + n0;
+        scalar_t* ht = h_buf.data() + t * kBlock;
+        if constexpr (kGradK) std::memcpy(v_buf.data() + t * kBlock, v.data(), len * sizeof(scalar_t));
+        for (int64_t i = 0; i < len; ++i) {
+          const scalar_t h = lif_charge<scalar_t, kDecayInput>(v[i], xt[i], c);
+          ht[i] = h;
+          v[i] = lif_reset<scalar_t, kHard>(h, (h - c.vth) >= scalar_t(0), c);
+        }
+      }
+      for (int64_t i = 0; i < len; ++i) gv[i] = grad_v ? grad_v[n0 + i] : scalar_t(0);
+      if constexpr (kGradK) std::fill(gk.begin(), gk.begin() + len, scalar_t(0));
+      // Walk back in time; gv holds dL/dV_t on entry and dL/dV_{t-1} on exit.
+      for (int64_t t = T - 1; t >= 0; --t) {
+        const scalar_t* ht = h_buf.data() + t * kBlock;
+        const scalar_t* gst = grad_s + t * N + n0;
+        const scalar_t* xt = x + t * N + n0;
+        const scalar_t* vp = kGradK ? v_buf.data() + t * kBlock : nullptr;
+        scalar_t* gxt = grad_x + t * N + n0;
+        for (int64_t i = 0; i < len; ++i) {
+          const scalar_t h = ht[i];
+          const scalar_t z = h - c.vth;
+          scalar_t ds = gst[i];
+          scalar_t dv_dh = scalar_t(1);
+          if constexpr (kHard) {
+            dv_dh = z >= scalar_t(0) ? scalar_t(0) : scalar_t(1);
+            if constexpr (!kDetach) ds += gv[i] * (c.rest - h);
+          } else {
+            if constexpr (!kDetach) ds -= gv[i] * c.vth;
+          }
+          const scalar_t gh = gv[i] * dv_dh + ds * surrogate_derivative<scalar_t, kSurrogate>(z, p0, p1);
+          gxt[i] = kDecayInput ? gh * c.k : gh;
+          if constexpr (kGradK) {
+            const scalar_t dh_dk = kDecayInput ? xt[i] - (vp[i] - c.rest) : -(vp[i] - c.rest);
+            gk[i] += gh * dh_dk;
+          }
+          gv[i] = gh * (scalar_t(1) - c.k);
+        }
+      }
+      if constexpr (kGradK) {
+        for (int64_t i = 0; i < len; ++i) grad_k += static_cast<double>(gk[i]);
+      }
+      if (grad_v_init) std::memcpy(grad_v_init + n0, gv.data(), len * sizeof(scalar_t));
+    }
+    if constexpr (kGradK) grad_k_partial[at::get_thread_num()] += grad_k;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// I-LIF: integer spikes round(clamp(H, 0, D)), soft reset V = H - S.
+
+template <typename scalar_t>
+struct IlifConstants {
+  scalar_t levels, beta, tau;
+};
+
+template <typename scalar_t, bool kTauCharge>
+inline scalar_t ilif_charge(scalar_t v, scalar_t x, const IlifConstants<scalar_t>& c) {
+  if constexpr (kTauCharge) {
+    return v + (x - v) / c.tau;
+  } else {
+    return c.beta * v + x;
+  }
+}
+
+// round(clamp(h, 0, D)), half to even like torch.round. Adding and subtracting 2^23 (2^52 for
+// double) rounds a non-negative value below that to the nearest integer, ties to even, in the
+// default rounding mode, and vectorises where nearbyint would not.
+template <typename scalar_t>
+inline scalar_t ilif_quantize(scalar_t h, scalar_t levels) {
+  const scalar_t magic = sizeof(scalar_t) == 4 ? scalar_t(8388608.0) : scalar_t(4503599627370496.0);
+  const scalar_t y = std::min(std::max(h, scalar_t(0)), levels);
+  return (y + magic) - magic;
+}
+
+template <typename scalar_t, bool kTauCharge>
+void ilif_forward_impl(const scalar_t* x, const scalar_t* v_init, scalar_t* spikes, scalar_t* v_out,
+                       int64_t T, int64_t N, IlifConstants<scalar_t> c) {
+  at::parallel_for(0, N, grain_for(T), [&](int64_t begin, int64_t end) {
+    const int64_t kBlock = block_for(T);
+    std::vector<scalar_t> v(kBlock);
+    for (int64_t n0 = begin; n0 < end; n0 += kBlock) {
+      const int64_t len = std::min(kBlock, end - n0);
+      for (int64_t i = 0; i < len; ++i) v[i] = v_init ? v_init[n0 + i] : scalar_t(0);
+      for (int64_t t = 0; t < T; ++t) {
+        const scalar_t* xt = x + t * N + n0;
+        scalar_t* st = spikes + t * N + n0;
+        for (int64_t i = 0; i < len; ++i) {
+          const scalar_t h = ilif_charge<scalar_t, kTauCharge>(v[i], xt[i], c);
+          const scalar_t s = ilif_quantize(h, c.levels);
+          st[i] = s;
+          v[i] = h - s;
+        }
+      }
+      std::memcpy(v_out + n0, v.data(), len * sizeof(scalar_t));
+    }
+  });
+}
+
+template <typename scalar_t, bool kTauCharge, bool kDetach>
+void ilif_backward_impl(const scalar_t* grad_s, const scalar_t* grad_v, const scalar_t* x,
+                        const scalar_t* v_init, scalar_t* grad_x, scalar_t* grad_v_init,
+                        int64_t T, int64_t N, IlifConstants<scalar_t> c) {
+  at::parallel_for(0, N, grain_for(T), [&](int64_t begin, int64_t end) {
+    const int64_t kBlock = block_for(T);
+    std::vector<scalar_t> h_buf(static_cast<size_t>(T * kBlock));
+    std::vector<scalar_t> v(kBlock), gv(kBlock);
+    for (int64_t n0 = begin; n0 < end; n0 += kBlock) {
+      const int64_t len = std::min(kBlock, end - n0);
+      for (int64_t i = 0; i < len; ++i) v[i] = v_init ? v_init[n0 + i] : scalar_t(0);
+      for (int64_t t = 0; t < T; ++t) {
+        const scalar_t* xt = x + t * N + n0;
+        scalar_t* ht = h_buf.data() + t * kBlock;
+        for (int64_t i = 0; i < len; ++i) {
+          const scalar_t h = ilif_charge<scalar_t, kTauCharge>(v[i], xt[i], c);
+          ht[i] = h;
+          v[i] = h - ilif_quantize(h, c.levels);
+        }
+      }
+      for (int64_t i = 0; i < len; ++i) gv[i] = grad_v ? grad_v[n0 + i] : scalar_t(0);
+      for (int64_t t = T - 1; t >= 0; --t) {
+        const scalar_t* ht = h_buf.data() + t * kBlock;
+        const scalar_t* gst = grad_s + t * N + n0;
+        scalar_t* gxt = grad_x + t * N + n0;
+        for (int64_t i = 0; i < len; ++i) {
+          const scalar_t h = ht[i];
+          const bool inside = h >= scalar_t(0) && h <= c.levels;
+          scalar_t ds = gst[i];
+          if constexpr (!kDetach) ds -= gv[i];
+          const scalar_t gh = gv[i] + (inside ? ds : scalar_t(0));
+          if constexpr (kTauCharge) {
+            const scalar_t g_in = gh / c.tau;
+            gxt[i] = g_in;
+            gv[i] = gh - g_in;
+          } else {
+            gxt[i] = gh;
+            gv[i] = gh * c.beta;
+          }
+        }
+      }
+      if (grad_v_init) std::memcpy(grad_v_init + n0, gv.data(), len * sizeof(scalar_t));
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Operator entry points: argument checks, then dispatch on dtype and the template switches.
+
+void check_input(const at::Tensor& x, const char* op) {
+  TORCH_CHECK(x.device().is_cpu(), op, ": expected a CPU tensor, got ", x.device());
+  TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble, op,
+              ": expected float32 or float64, got ", x.scalar_type());
+  TORCH_CHECK(x.dim() >= 1 && x.is_contiguous(), op, ": expected a contiguous [T, ...] tensor");
+}
+
+// The optional per-neuron tensor (v_init, grad_v), checked and made contiguous, or undefined.
+at::Tensor optional_state(const std::optional<at::Tensor>& t, const at::Tensor& x, const char* what) {
+  if (!t.has_value() || !t->defined()) return at::Tensor();
+  TORCH_CHECK(t->numel() * x.size(0) == x.numel(), what, " must have x[0]'s ", x.numel() / std::max<int64_t>(x.size(0), 1),
+              " elements, got ", t->numel());
+  return t->to(x.scalar_type()).contiguous();
+}
+
+at::Tensor optional_sequence(const std::optional<at::Tensor>& t, const at::Tensor& x, const char* what) {
+  if (!t.has_value() || !t->defined()) return at::Tensor();
+  TORCH_CHECK(t->numel() == x.numel(), what, " must match the input's ", x.numel(), " elements, got ", t->numel());
+  return t->to(x.scalar_type()).contiguous();
+}
+
+at::Tensor zeros_if_undefined(const at::Tensor& t, at::IntArrayRef sizes, const at::Tensor& like) {
+  return t.defined() ? t : at::zeros(sizes, like.options());
+}
+
+template <typename scalar_t>
+scalar_t* ptr_or_null(const at::Tensor& t) {
+  return t.defined() && t.numel() > 0 ? t.data_ptr<scalar_t>() : nullptr;
+}
+
+#define SD_BOOL_SWITCH(cond, NAME, ...) \
+  if (cond) {                           \
+    constexpr bool NAME = true;         \
+    __VA_ARGS__();                      \
+  } else {                              \
+    constexpr bool NAME = false;        \
+    __VA_ARGS__();                      \
+  }
+
+std::tuple<at::Tensor, at::Tensor> lif_forward(const at::Tensor& x, const std::optional<at::Tensor>& v_init,
+                                               double inv_tau, double v_threshold, double v_rest,
+                                               bool hard_reset, bool decay_input) {
+  check_input(x, "spikedrive::lif_forward");
+  const at::Tensor v0 = optional_state(v_init, x, "v_init");
+  const int64_t T = x.size(0);
+  const int64_t N = T > 0 ? x.numel() / T : 0;
+  at::Tensor spikes = at::empty_like(x);
+  at::Tensor v_out = at::empty({N}, x.options());
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lif_forward", [&] {
+    const LifConstants<scalar_t> c{scalar_t(inv_tau), scalar_t(v_rest), scalar_t(v_threshold)};
+    SD_BOOL_SWITCH(hard_reset, kHard, [&] {
+      SD_BOOL_SWITCH(decay_input, kDecayInput, [&] {
+        lif_forward_impl<scalar_t, kHard, kDecayInput>(x.data_ptr<scalar_t>(), ptr_or_null<scalar_t>(v0),
+                                                       spikes.data_ptr<scalar_t>(), v_out.data_ptr<scalar_t>(),
+                                                       T, N, c);
+      });
+    });
+  });
+  return {spikes, v_out};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> lif_backward(
+    const std::optional<at::Tensor>& grad_spikes, const std::optional<at::Tensor>& grad_v, const at::Tensor& x,
+    const std::optional<at::Tensor>& v_init, double inv_tau, double v_threshold, double v_rest, bool hard_reset,
+    bool decay_input, bool detach_reset, int64_t surrogate, double p0, double p1, bool need_grad_inv_tau) {
+  check_input(x, "spikedrive::lif_backward");
+  TORCH_CHECK(surrogate >= kSigmoid && surrogate <= kStraightThrough, "spikedrive::lif_backward: unknown surrogate code ",
+              surrogate);
+  const at::Tensor gs = zeros_if_undefined(optional_sequence(grad_spikes, x, "grad_spikes"), x.sizes(), x);
+  const int64_t T = x.size(0);
+  const int64_t N = T > 0 ? x.numel() / T : 0;
+  // Undefined grad_v (the final membrane unused) reads as zeros; no grad_v_init without v_init.
+  const at::Tensor gv = optional_state(grad_v, x, "grad_v");
+  const at::Tensor v0 = optional_state(v_init, x, "v_init");
+  at::Tensor grad_x = at::empty_like(x);
+  at::Tensor grad_v_init = at::empty({v0.defined() ? N : 0}, x.options());
+  std::vector<double> partial(static_cast<size_t>(at::get_num_threads()), 0.0);
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lif_backward", [&] {
+    const LifConstants<scalar_t> c{scalar_t(inv_tau), scalar_t(v_rest), scalar_t(v_threshold)};
+    auto run = [&](auto surrogate_tag) {
+      constexpr int64_t kSurrogate = decltype(surrogate_tag)::value;
+      SD_BOOL_SWITCH(hard_reset, kHard, [&] {
+        SD_BOOL_SWITCH(decay_input, kDecayInput, [&] {
+          SD_BOOL_SWITCH(detach_reset, kDetach, [&] {
+            SD_BOOL_SWITCH(need_grad_inv_tau, kGradK, [&] {
+              lif_backward_impl<scalar_t, kHard, kDecayInput, kDetach, kSurrogate, kGradK>(
+                  gs.data_ptr<scalar_t>(), ptr_or_null<scalar_t>(gv), x.data_ptr<scalar_t>(),
+                  ptr_or_null<scalar_t>(v0), grad_x.data_ptr<scalar_t>(), ptr_or_null<scalar_t>(grad_v_init),
+                  partial.data(), T, N, c, scalar_t(p0), scalar_t(p1));
+            });
+          });
+        });
+      });
+    };
+    switch (surrogate) {
+      case kSigmoid: run(std::integral_constant<int64_t, kSigmoid>{}); break;
+      case kAtan: run(std::integral_constant<int64_t, kAtan>{}); break;
+      case kRectangle: run(std::integral_constant<int64_t, kRectangle>{}); break;
+      default: run(std::integral_constant<int64_t, kStraightThrough>{}); break;
+    }
+  });
+  double grad_k = 0.0;
+  for (double p : partial) grad_k += p;
+  return {grad_x, grad_v_init, at::scalar_tensor(grad_k, x.options())};
+}
+
+std::tuple<at::Tensor, at::Tensor> ilif_forward(const at::Tensor& x, const std::optional<at::Tensor>& v_init,
+                                                int64_t levels, double beta, double tau, bool tau_charge) {
+  check_input(x, "spikedrive::ilif_forward");
+  const at::Tensor v0 = optional_state(v_init, x, "v_init");
+  const int64_t T = x.size(0);
+  const int64_t N = T > 0 ? x.numel() / T : 0;
+  at::Tensor spikes = at::empty_like(x);
+  at::Tensor v_out = at::empty({N}, x.options());
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "ilif_forward", [&] {
+    const IlifConstants<scalar_t> c{scalar_t(levels), scalar_t(beta), scalar_t(tau)};
+    SD_BOOL_SWITCH(tau_charge, kTauCharge, [&] {
+      ilif_forward_impl<scalar_t, kTauCharge>(x.data_ptr<scalar_t>(), ptr_or_null<scalar_t>(v0),
+                                              spikes.data_ptr<scalar_t>(), v_out.data_ptr<scalar_t>(), T, N, c);
+    });
+  });
+  return {spikes, v_out};
+}
+
+std::tuple<at::Tensor, at::Tensor> ilif_backward(const std::optional<at::Tensor>& grad_spikes,
+                                                 const std::optional<at::Tensor>& grad_v, const at::Tensor& x,
+                                                 const std::optional<at::Tensor>& v_init, int64_t levels, double beta,
+                                                 double tau, bool tau_charge, bool detach_reset) {
+  check_input(x, "spikedrive::ilif_backward");
+  const at::Tensor gs = zeros_if_undefined(optional_sequence(grad_spikes, x, "grad_spikes"), x.sizes(), x);
+  const int64_t T = x.size(0);
+  const int64_t N = T > 0 ? x.numel() / T : 0;
+  // Undefined grad_v (the final membrane unused) reads as zeros; no grad_v_init without v_init.
+  const at::Tensor gv = optional_state(grad_v, x, "grad_v");
+  const at::Tensor v0 = optional_state(v_init, x, "v_init");
+  at::Tensor grad_x = at::empty_like(x);
+  at::Tensor grad_v_init = at::empty({v0.defined() ? N : 0}, x.options());
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "ilif_backward", [&] {
+    const IlifConstants<scalar_t> c{scalar_t(levels), scalar_t(beta), scalar_t(tau)};
+    SD_BOOL_SWITCH(tau_charge, kTauCharge, [&] {
+      SD_BOOL_SWITCH(detach_reset, kDetach, [&] {
+        ilif_backward_impl<scalar_t, kTauCharge, kDetach>(gs.data_ptr<scalar_t>(), ptr_or_null<scalar_t>(gv),
+                                                          x.data_ptr<scalar_t>(), ptr_or_null<scalar_t>(v0),
+                                                          grad_x.data_ptr<scalar_t>(),
+                                                          ptr_or_null<scalar_t>(grad_v_init), T, N, c);
+      });
+    });
+  });
+  return {grad_x, grad_v_init};
+}
+
+}  // namespace
+
+TORCH_LIBRARY(spikedrive_cpu, m) {
+  m.def("lif_forward(Tensor x, Tensor? v_init, float inv_tau, float v_threshold, float v_rest, bool hard_reset, "
+        "bool decay_input) -> (Tensor, Tensor)", &lif_forward);
+  m.def("lif_backward(Tensor? grad_spikes, Tensor? grad_v, Tensor x, Tensor? v_init, float inv_tau, "
+        "float v_threshold, float v_rest, bool hard_reset, bool decay_input, bool detach_reset, int surrogate, "
+        "float p0, float p1, bool need_grad_inv_tau) -> (Tensor, Tensor, Tensor)", &lif_backward);
+  m.def("ilif_forward(Tensor x, Tensor? v_init, int levels, float beta, float tau, bool tau_charge) -> (Tensor, Tensor)",
+        &ilif_forward);
+  m.def("ilif_backward(Tensor? grad_spikes, Tensor? grad_v, Tensor x, Tensor? v_init, int levels, float beta, "
+        "float tau, bool tau_charge, bool detach_reset) -> (Tensor, Tensor)", &ilif_backward);
+}

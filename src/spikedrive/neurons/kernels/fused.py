@@ -1,0 +1,165 @@
+"""Autograd glue shared by every fused backend (the CPU operator and the Triton kernels).
+
+A backend provides four functions with one signature each (the ``ops`` argument below):
+
+* ``lif_forward(x, v_init, inv_tau, v_threshold, v_rest, hard_reset, decay_input)``
+  ``-> (spikes, v_final)``
+* ``lif_backward(grad_spikes, grad_v, x, v_init, inv_tau, v_threshold, v_rest, hard_reset,``
+  ``decay_input, detach_reset, surrogate_code, p0, p1, need_grad_inv_tau)``
+  ``-> (grad_x, grad_v_init, grad_inv_tau)``
+* ``ilif_forward(x, v_init, levels, beta, tau, tau_charge) -> (spikes, v_final)``
+* ``ilif_backward(grad_spikes, grad_v, x, v_init, levels, beta, tau, tau_charge, detach_reset)``
+  ``-> (grad_x, grad_v_init)``
+
+``x`` is ``[T, ...]`` contiguous, ``v_init`` / ``v_final`` / ``grad_v`` have ``x[0]``'s number
+of elements; ``v_init``, ``grad_spikes`` and ``grad_v`` may be ``None`` (rest, zeros, zeros), and
+``grad_v_init`` need not be computed when ``v_init`` is ``None``. Forward saves only the input (which autograd holds anyway) and backward recomputes
+the membrane in one pass, so no per-step graph is built.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ..surrogate import Atan, Rectangle, Sigmoid, StraightThrough, Surrogate
+
+__all__ = ["surrogate_code", "lif_supported", "ilif_supported", "fused_lif", "fused_ilif", "MAX_LEVELS"]
+
+#: I-LIF's rounding trick is exact for integers below 2^22 (float32); far beyond any real D.
+MAX_LEVELS = 1 << 22
+
+
+def surrogate_code(surrogate: Surrogate) -> tuple[int, float, float] | None:
+    """``(code, p0, p1)`` of a surrogate the kernels implement, or ``None``.
+
+    Matched on the exact type: a subclass may override ``derivative`` and must then run on the
+    reference loop."""
+    kind = type(surrogate)
+    if kind is Sigmoid:
+        return 0, surrogate.alpha, 0.0
+    if kind is Atan:
+        return 1, surrogate.alpha, 0.0
+    if kind is Rectangle:
+        return 2, surrogate.width, 0.0
+    if kind is StraightThrough:
+        return 3, surrogate.lo, surrogate.hi
+    return None
+
+
+def _is_scalar(value: Any) -> bool:
+    return not isinstance(value, torch.Tensor) or value.dim() == 0
+
+
+def lif_supported(params: dict[str, Any]) -> bool:
+    """Whether the fused kernels implement these LIF parameters: a built-in surrogate and one
+    time constant per layer (a float or 0-dim tensor; per-neuron ``inv_tau`` runs on the
+    reference loop)."""
+    return surrogate_code(params["surrogate"]) is not None and _is_scalar(params["inv_tau"])
+
+
+def ilif_supported(params: dict[str, Any]) -> bool:
+    """Whether the fused kernels implement these I-LIF parameters."""
+    return params["charge"] in ("decay", "tau") and 1 <= params["levels"] <= MAX_LEVELS
+
+
+class _FusedLIF(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, v_init, inv_tau_tensor, ops, inv_tau, v_threshold, v_rest, hard_reset,  # type: ignore[override]
+                decay_input, detach_reset, code):
+        spikes, v_final = ops.lif_forward(x, v_init, inv_tau, v_threshold, v_rest, hard_reset, decay_input)
+        # An unused output's gradient stays None instead of a tensor of zeros to read.
+        ctx.set_materialize_grads(False)
+        ctx.save_for_backward(x, v_init)
+        ctx.ops = ops
+        ctx.args = (inv_tau, v_threshold, v_rest, hard_reset, decay_input, detach_reset, *code)
+        return spikes, v_final
+
+    @staticmethod
+    def backward(ctx, grad_spikes, grad_v):  # type: ignore[override]
+        x, v_init = ctx.saved_tensors
+        need_tau = ctx.needs_input_grad[2]
+        grad_x, grad_v_init, grad_tau = ctx.ops.lif_backward(
+            grad_spikes, grad_v, x, v_init, *ctx.args, need_tau
+        )
+        return (
+            grad_x,
+            grad_v_init.view(v_init.shape) if ctx.needs_input_grad[1] else None,
+            grad_tau.to(x.dtype) if need_tau else None,
+            *([None] * 8),
+        )
+
+
+class _FusedILIF(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, v_init, ops, levels, beta, tau, tau_charge, detach_reset):  # type: ignore[override]
+        spikes, v_final = ops.ilif_forward(x, v_init, levels, beta, tau, tau_charge)
+        ctx.set_materialize_grads(False)
+        ctx.save_for_backward(x, v_init)
+        ctx.ops = ops
+        ctx.args = (levels, beta, tau, tau_charge, detach_reset)
+        return spikes, v_final
+
+    @staticmethod
+    def backward(ctx, grad_spikes, grad_v):  # type: ignore[override]
+        x, v_init = ctx.saved_tensors
+        grad_x, grad_v_init = ctx.ops.ilif_backward(grad_spikes, grad_v, x, v_init, *ctx.args)
+        return grad_x, grad_v_init.view(v_init.shape) if ctx.needs_input_grad[1] else None, *([None] * 6)
+
+
+def _prepare(x: torch.Tensor, v_init: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    x = x.contiguous()
+    if v_init is not None:
+        v_init = v_init.to(x.dtype).contiguous()
+    return x, v_init
+
+
+def fused_lif(
+    ops: Any,
+    x: torch.Tensor,
+    *,
+    inv_tau: float | torch.Tensor,
+    v_threshold: float,
+    v_reset: float | None,
+    decay_input: bool,
+    detach_reset: bool,
+    surrogate: Surrogate,
+    v_init: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Multi-step LIF over ``x`` ``[T, ...]`` on a fused backend; arguments and result exactly as
+    :func:`spikedrive.neurons.functional.lif_reference` (``(spikes [T, ...], v [...])``)."""
+    code = surrogate_code(surrogate)
+    if code is None:
+        raise ValueError(f"fused LIF kernels do not implement the surrogate {surrogate!r}")
+    x, v_init = _prepare(x, v_init)
+    tau_tensor = inv_tau if isinstance(inv_tau, torch.Tensor) else None
+    inv_tau_value = float(inv_tau.detach()) if tau_tensor is not None else float(inv_tau)
+    v_rest = 0.0 if v_reset is None else float(v_reset)
+    spikes, v_final = _FusedLIF.apply(
+        x, v_init, tau_tensor, ops, inv_tau_value, float(v_threshold), v_rest, v_reset is not None,
+        bool(decay_input), bool(detach_reset), code,
+    )
+    return spikes, v_final.view(x.shape[1:])
+
+
+def fused_ilif(
+    ops: Any,
+    x: torch.Tensor,
+    *,
+    levels: int,
+    beta: float,
+    charge: str = "decay",
+    tau: float = 2.0,
+    detach_reset: bool = True,
+    v_init: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Multi-step I-LIF on a fused backend; arguments and result as
+    :func:`spikedrive.neurons.functional.ilif_reference`."""
+    if charge not in ("decay", "tau"):
+        raise ValueError(f"I-LIF: charge must be 'decay' or 'tau', got {charge!r}")
+    x, v_init = _prepare(x, v_init)
+    spikes, v_final = _FusedILIF.apply(
+        x, v_init, ops, int(levels), float(beta), float(tau), charge == "tau", bool(detach_reset)
+    )
+    return spikes, v_final.view(x.shape[1:])

@@ -1,0 +1,252 @@
+"""The fused CPU kernel against the reference loop: spikes and membranes bit-equal, gradients to
+float tolerance, over random shapes, T, reset modes, dtypes, surrogates and memory layouts; and
+the dispatch table's choices and errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from spikedrive.neurons import (
+    ILIF,
+    LIF,
+    Atan,
+    ParametricLIF,
+    Rectangle,
+    Sigmoid,
+    StraightThrough,
+    ilif_reference,
+    lif_reference,
+    resolve_kernel,
+    set_neuron_backend,
+)
+from spikedrive.neurons.kernels import ilif_cpu, lif_cpu
+
+SURROGATES = [Sigmoid(4.0), Atan(2.0), Rectangle(0.8), StraightThrough(-0.4, 0.6)]
+TOL = {torch.float32: dict(rtol=1e-4, atol=1e-5), torch.float64: dict(rtol=1e-9, atol=1e-11)}
+
+
+def random_input(T: int, dtype: torch.dtype, seed: int, scale: float = 1.5) -> torch.Tensor:
+    """``[T, ...]`` with 1 to 3 random trailing dimensions; values around the threshold."""
+    g = torch.Generator().manual_seed(seed)
+    trailing = torch.randint(3, 13, (int(torch.randint(1, 4, (1,), generator=g)),), generator=g).tolist()
+    return torch.randn(T, *trailing, generator=g, dtype=dtype) * scale + 0.5
+
+
+def run_both(fn_ref, fn_fused, x, v_init=None, tau_leaf=None, **params):
+    """Spikes, final membrane and the gradients of x (and v_init, inv_tau) from both functions,
+    under one random loss on spikes and membrane."""
+    results = []
+    for fn in (fn_ref, fn_fused):
+        xi = x.detach().clone().requires_grad_()
+        vi = None if v_init is None else v_init.detach().clone().requires_grad_()
+        extra = {}
+        if tau_leaf is not None:
+            k = tau_leaf.detach().clone().requires_grad_()
+            extra["inv_tau"] = k
+        s, v = fn(xi, v_init=vi, **params, **extra)
+        g = torch.Generator().manual_seed(7)
+        ws = torch.randn(s.shape, generator=g, dtype=s.dtype)
+        wv = torch.randn(v.shape, generator=g, dtype=v.dtype)
+        ((s * ws).sum() + (v * wv).sum()).backward()
+        grads = [xi.grad, None if vi is None else vi.grad, None if tau_leaf is None else extra["inv_tau"].grad]
+        results.append((s.detach(), v.detach(), grads))
+    return results
+
+
+def assert_same(ref, fused, dtype):
+    (s0, v0, g0), (s1, v1, g1) = ref, fused
+    assert torch.equal(s0, s1), "spikes differ"
+    assert torch.equal(v0, v1), "final membranes differ"
+    for a, b in zip(g0, g1):
+        if a is not None:
+            torch.testing.assert_close(b.to(a.dtype), a, **TOL[a.dtype])
+
+
+@pytest.mark.parametrize("T", [1, 2, 4, 8])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("v_reset", [0.0, -0.3, None])
+@pytest.mark.parametrize("decay_input", [True, False])
+@pytest.mark.parametrize("detach_reset", [True, False])
+def test_lif_kernel_equals_reference(T, dtype, v_reset, decay_input, detach_reset):
+    rates = []
+    for i, surrogate in enumerate(SURROGATES):
+        x = random_input(T, dtype, seed=100 * T + i, scale=2.5)
+        params = dict(inv_tau=0.4, v_threshold=0.8, v_reset=v_reset, decay_input=decay_input,
+                      detach_reset=detach_reset, surrogate=surrogate)
+        ref, fused = run_both(lif_reference, lif_cpu, x, **params)
+        assert_same(ref, fused, dtype)
+        rates.append(float(ref[0].mean()))
+    assert 0 < sum(rates) < len(rates), "inputs should mix spikes and silence"
+
+
+@pytest.mark.parametrize("T", [1, 4, 8])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("v_reset", [0.0, None])
+@pytest.mark.parametrize("decay_input", [True, False])
+def test_lif_kernel_gradients_of_initial_membrane_and_learnable_tau(T, dtype, v_reset, decay_input):
+    x = random_input(T, dtype, seed=T)
+    v_init = torch.randn(x.shape[1:], generator=torch.Generator().manual_seed(3), dtype=dtype) * 0.5
+    tau_leaf = torch.tensor(0.35)  # a float32 0-dim tensor, as ParametricLIF's sigmoid(w)
+    params = dict(v_threshold=1.0, v_reset=v_reset, decay_input=decay_input, detach_reset=False,
+                  surrogate=Sigmoid(4.0))
+    ref, fused = run_both(lif_reference, lif_cpu, x, v_init=v_init, tau_leaf=tau_leaf, **params)
+    assert_same(ref, fused, dtype)
+    assert fused[2][1] is not None and fused[2][2] is not None
+
+
+@pytest.mark.parametrize("T", [1, 2, 4, 8])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("charge", ["decay", "tau"])
+@pytest.mark.parametrize("detach_reset", [True, False])
+@pytest.mark.parametrize("levels", [1, 4])
+def test_ilif_kernel_equals_reference(T, dtype, charge, detach_reset, levels):
+    x = random_input(T, dtype, seed=10 * T + levels, scale=2.5)
+    v_init = torch.randn(x.shape[1:], generator=torch.Generator().manual_seed(4), dtype=dtype)
+    params = dict(levels=levels, beta=0.25, charge=charge, tau=2.0, detach_reset=detach_reset)
+    ref, fused = run_both(ilif_reference, ilif_cpu, x, v_init=v_init, **params)
+    assert_same(ref, fused, dtype)
+    assert ref[0].max() >= 1, "inputs should make some spikes"
+
+
+def test_ilif_kernel_rounds_ties_to_even():
+    # H = 0.5, 1.5, 2.5, 3.5 and 4.5 (clamped to 4) on the first step.
+    x = torch.tensor([[0.5, 1.5, 2.5, 3.5, 4.5]])
+    s, _ = ilif_cpu(x, levels=4, beta=0.25)
+    assert s.tolist() == [[0.0, 2.0, 2.0, 4.0, 4.0]]
+
+
+@pytest.mark.parametrize("layout", ["transposed", "strided", "expanded"])
+def test_non_contiguous_inputs(layout):
+    g = torch.Generator().manual_seed(0)
+    if layout == "transposed":
+        x = (torch.randn(6, 5, 4, generator=g) * 2).transpose(0, 2)  # [4, 5, 6]
+    elif layout == "strided":
+        x = (torch.randn(4, 10, 12, generator=g) * 2)[:, ::2, 1::3]
+    else:
+        x = (torch.randn(4, 1, 7, generator=g) * 2).expand(4, 3, 7)
+    assert not x.is_contiguous()
+    params = dict(inv_tau=0.5, v_threshold=1.0, v_reset=0.0, decay_input=True, detach_reset=False,
+                  surrogate=Sigmoid())
+    assert_same(*run_both(lif_reference, lif_cpu, x, **params), torch.float32)
+    assert_same(*run_both(ilif_reference, ilif_cpu, x, levels=4, beta=0.25), torch.float32)
+
+
+def test_many_neurons_split_across_threads_and_blocks():
+    # More neurons than one block and one thread's share, and not a multiple of either.
+    x = torch.randn(3, 2, 70_001, generator=torch.Generator().manual_seed(1)) * 2
+    params = dict(inv_tau=0.5, v_threshold=1.0, v_reset=None, decay_input=False, detach_reset=False,
+                  surrogate=Atan())
+    assert_same(*run_both(lif_reference, lif_cpu, x, **params), torch.float32)
+
+
+def test_modules_on_the_cpu_backend_match_the_reference_backend():
+    x = torch.randn(5, 4, 3, 6, 6, generator=torch.Generator().manual_seed(2)) * 2
+    for make in (lambda b: LIF(backend=b), lambda b: ParametricLIF(init_tau=3.0, backend=b),
+                 lambda b: ILIF(D=4, backend=b)):
+        grads = []
+        for backend in ("reference", "cpu"):
+            torch.manual_seed(0)
+            neuron = make(backend)
+            xi = x.clone().requires_grad_()
+            out = neuron(xi)
+            (out * torch.linspace(-1, 1, out.numel()).view(out.shape)).sum().backward()
+            grads.append((out, xi.grad, [p.grad for p in neuron.parameters()]))
+        (o0, g0, p0), (o1, g1, p1) = grads
+        assert torch.equal(o0, o1)
+        torch.testing.assert_close(g1, g0, rtol=1e-4, atol=1e-5)
+        for a, b in zip(p0, p1):
+            torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)
+
+
+class _Doubled(Sigmoid):
+    """A user's surrogate: the kernels cannot know its derivative."""
+
+    def derivative(self, x: torch.Tensor) -> torch.Tensor:
+        return 2 * super().derivative(x)
+
+
+def test_auto_uses_the_kernel_where_it_can_and_the_reference_elsewhere():
+    from spikedrive.neurons.functional import lif_reference as ref_fn
+
+    lif = dict(inv_tau=0.5, v_threshold=1.0, v_reset=0.0, decay_input=True, detach_reset=False)
+    x = torch.zeros(2, 3)
+    assert resolve_kernel("lif", "auto", x, {**lif, "surrogate": Sigmoid()}) is lif_cpu
+    assert resolve_kernel("lif", "auto", x, {**lif, "surrogate": _Doubled()}) is ref_fn
+    assert resolve_kernel("lif", "auto", x, {**lif, "inv_tau": torch.full((3,), 0.5), "surrogate": Sigmoid()}) is ref_fn
+    assert resolve_kernel("lif", "auto", x.half(), {**lif, "surrogate": Sigmoid()}) is ref_fn
+    with pytest.raises(ValueError, match="backend='cpu' cannot run"):
+        resolve_kernel("lif", "cpu", x, {**lif, "surrogate": _Doubled()})
+    with pytest.raises(ValueError, match="backend='cpu' cannot run"):
+        resolve_kernel("lif", "cpu", x.half(), {**lif, "surrogate": Sigmoid()})
+
+
+def test_custom_surrogate_still_trains_through_auto():
+    x = torch.randn(3, 4, generator=torch.Generator().manual_seed(0)).requires_grad_()
+    # With the reset detached every gradient path crosses exactly one surrogate: twice the
+    # surrogate gives twice the gradient.
+    LIF(surrogate=_Doubled(), detach_reset=True)(x).sum().backward()
+    x2 = x.detach().clone().requires_grad_()
+    LIF(surrogate=Sigmoid(), detach_reset=True, backend="reference")(x2).sum().backward()
+    torch.testing.assert_close(x.grad, 2 * x2.grad)
+
+
+def test_set_neuron_backend_reaches_every_neuron():
+    model = torch.nn.Sequential(LIF(), torch.nn.Sequential(ILIF(), torch.nn.ReLU()))
+    assert set_neuron_backend(model, "reference") == 2
+    assert [m.backend for m in model.modules() if hasattr(m, "backend")] == ["reference", "reference"]
+    with pytest.raises(ValueError, match="backend"):
+        set_neuron_backend(model, "gpu")
+
+
+def test_without_the_kernel_auto_warns_once_and_cpu_names_the_cause():
+    script = (
+        "import warnings, torch\n"
+        "from spikedrive.neurons import LIF\n"
+        "x = torch.full((2, 3), 2.0)\n"
+        "with warnings.catch_warnings(record=True) as w:\n"
+        "    warnings.simplefilter('always')\n"
+        "    assert LIF()(x).sum() == 6 and LIF()(x).sum() == 6\n"
+        "print(len([m for m in w if 'reference loop' in str(m.message)]))\n"
+        "try:\n"
+        "    LIF(backend='cpu')(x)\n"
+        "except ValueError as err:\n"
+        "    print(err)\n"
+    )
+    env = {**os.environ, "SPIKEDRIVE_NO_CPU_KERNEL": "1"}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    assert lines[0] == "1"
+    assert "not available (disabled by SPIKEDRIVE_NO_CPU_KERNEL)" in lines[1]
+
+
+def test_surrogate_codes_match_their_python_formulas():
+    # The kernel's derivative of each built-in surrogate, read through one step with no reset
+    # path (detach) and no membrane carried over: dL/dx = k * derivative(h - V_th).
+    z = torch.linspace(-2, 2, 401, dtype=torch.float64)
+    for surrogate in SURROGATES + [Sigmoid(1.5), Rectangle(0.3)]:
+        x = (z + 1.0).unsqueeze(0).requires_grad_()  # h = x with inv_tau = 1, so h - V_th = z
+        s, _ = lif_cpu(x, inv_tau=1.0, v_threshold=1.0, v_reset=0.0, decay_input=True, detach_reset=True,
+                       surrogate=surrogate)
+        s.sum().backward()
+        # Against H - V_th as the kernel forms it, which rounds differently from z at the edges.
+        torch.testing.assert_close(x.grad[0], surrogate.derivative(x.detach()[0] - 1.0), rtol=1e-12, atol=1e-12)
+
+
+def test_float32_sigmoid_derivative_within_float_tolerance_over_a_wide_range():
+    # float32 uses the kernel's own vectorised exp: check it far into both tails.
+    z = torch.linspace(-30, 30, 60_001)
+    x = (z + 1.0).unsqueeze(0).requires_grad_()
+    s, _ = lif_cpu(x, inv_tau=1.0, v_threshold=1.0, v_reset=0.0, decay_input=True, detach_reset=True,
+                   surrogate=Sigmoid(4.0))
+    s.sum().backward()
+    # Near s = 1, (1 - s) cancels in float32 in PyTorch's formula too; hence the atol.
+    z_kernel = x.detach()[0] - 1.0
+    torch.testing.assert_close(x.grad[0], Sigmoid(4.0).derivative(z_kernel), rtol=1e-5, atol=1e-6)
+    exact = Sigmoid(4.0).derivative(z_kernel.double())
+    assert ((x.grad[0].double() - exact).abs() <= 1e-6 + 1e-5 * exact).all()
