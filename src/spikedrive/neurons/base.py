@@ -26,7 +26,8 @@ class SpikingNeuron(nn.Module):
     The membrane lives only inside one ``forward`` call, so there is nothing to reset between
     batches. Streaming inference passes the state explicitly through :meth:`forward_with_state`.
 
-    Subclasses implement :meth:`_run` returning ``(spikes, final_membrane)``.
+    Subclasses implement :meth:`_run` returning ``(spikes, final_membrane)``; with
+    ``need_state=False`` the membrane may be ``None`` (a fused kernel then skips writing it).
     """
 
     #: Key of this neuron's implementations in the dispatch table.
@@ -49,13 +50,15 @@ class SpikingNeuron(nn.Module):
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         self.backend = backend
 
-    def _run(self, x: torch.Tensor, v_init: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def _run(
+        self, x: torch.Tensor, v_init: torch.Tensor | None, need_state: bool
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         raise NotImplementedError
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Spikes ``[T, B, ...]`` for input current ``x`` ``[T, B, ...]``, starting from rest."""
         check_sequence(x, type(self).__name__)
-        return self._run(x, None)[0]
+        return self._run(x, None, need_state=False)[0]
 
     def forward_with_state(
         self, x: torch.Tensor, v_init: torch.Tensor | None = None
@@ -67,7 +70,9 @@ class SpikingNeuron(nn.Module):
             raise ValueError(
                 f"{type(self).__name__}: v_init must have shape {tuple(x.shape[1:])}, got {tuple(v_init.shape)}"
             )
-        return self._run(x, v_init)
+        spikes, v = self._run(x, v_init, need_state=True)
+        assert v is not None
+        return spikes, v
 
 
 def set_neuron_backend(module: nn.Module, backend: str) -> int:

@@ -41,6 +41,7 @@ def lif_reference(
     detach_reset: bool,
     surrogate: Surrogate,
     v_init: torch.Tensor | None = None,
+    need_state: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Multi-step LIF / IF over ``x`` of shape ``[T, ...]``.
 
@@ -54,6 +55,9 @@ def lif_reference(
         detach_reset: stop the gradient through the spike in the reset term.
         surrogate: the spike function's surrogate gradient.
         v_init: membrane at ``t = -1``, ``x[0]``'s shape; defaults to ``v_reset`` (or 0).
+        need_state: whether the caller uses the final membrane. Part of every kernel's
+            signature: fused kernels return ``None`` for it when ``False``; this loop has it
+            anyway and always returns it.
 
     Returns:
         ``(spikes [T, ...] in {0, 1}, final membrane [...])``.
@@ -109,9 +113,11 @@ def ilif_reference(
     tau: float = 2.0,
     detach_reset: bool = True,
     v_init: torch.Tensor | None = None,
+    need_state: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Multi-step I-LIF over ``x`` ``[T, ...]``; returns ``(integer spikes [T, ...] in 0..levels,
-    final membrane [...])``. See the module docstring for the equations."""
+    final membrane [...])``. See the module docstring for the equations; ``need_state`` as in
+    :func:`lif_reference`."""
     v = torch.zeros_like(x[0]) if v_init is None else v_init
     spikes = []
     for t in range(x.shape[0]):

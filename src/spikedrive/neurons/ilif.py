@@ -71,9 +71,12 @@ class ILIF(SpikingNeuron):
         self.spike_driven = enabled
         return self
 
-    def _run(self, x: torch.Tensor, v_init: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def _run(
+        self, x: torch.Tensor, v_init: torch.Tensor | None, need_state: bool
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         params = dict(levels=self.D, beta=self.beta, charge=self.charge, tau=self.tau, detach_reset=self.detach_reset)
-        s, v = resolve_kernel(self.kind, self.backend, x, params)(x, v_init=v_init, **params)
+        kernel = resolve_kernel(self.kind, self.backend, x, params)
+        s, v = kernel(x, v_init=v_init, need_state=need_state, **params)
         if self.spike_driven:
             s = expand_integer_spikes(s, self.D)
         return s, v

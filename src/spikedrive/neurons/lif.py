@@ -67,7 +67,9 @@ class LIF(SpikingNeuron):
     def _inv_tau(self) -> float | torch.Tensor:
         return 1.0 / self.tau
 
-    def _run(self, x: torch.Tensor, v_init: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def _run(
+        self, x: torch.Tensor, v_init: torch.Tensor | None, need_state: bool
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         params = dict(
             inv_tau=self._inv_tau(),
             v_threshold=self.v_threshold,
@@ -76,7 +78,8 @@ class LIF(SpikingNeuron):
             detach_reset=self.detach_reset,
             surrogate=self.surrogate,
         )
-        return resolve_kernel(self.kind, self.backend, x, params)(x, v_init=v_init, **params)
+        kernel = resolve_kernel(self.kind, self.backend, x, params)
+        return kernel(x, v_init=v_init, need_state=need_state, **params)
 
     def extra_repr(self) -> str:
         return (

@@ -2,12 +2,12 @@
 
 A backend provides four functions with one signature each (the ``ops`` argument below):
 
-* ``lif_forward(x, v_init, inv_tau, v_threshold, v_rest, hard_reset, decay_input)``
-  ``-> (spikes, v_final)``
+* ``lif_forward(x, v_init, inv_tau, v_threshold, v_rest, hard_reset, decay_input, need_state)``
+  ``-> (spikes, v_final)`` (``v_final`` may be empty when ``need_state`` is false)
 * ``lif_backward(grad_spikes, grad_v, x, v_init, inv_tau, v_threshold, v_rest, hard_reset,``
   ``decay_input, detach_reset, surrogate_code, p0, p1, need_grad_inv_tau)``
   ``-> (grad_x, grad_v_init, grad_inv_tau)``
-* ``ilif_forward(x, v_init, levels, beta, tau, tau_charge) -> (spikes, v_final)``
+* ``ilif_forward(x, v_init, levels, beta, tau, tau_charge, need_state) -> (spikes, v_final)``
 * ``ilif_backward(grad_spikes, grad_v, x, v_init, levels, beta, tau, tau_charge, detach_reset)``
   ``-> (grad_x, grad_v_init)``
 
@@ -67,8 +67,9 @@ def ilif_supported(params: dict[str, Any]) -> bool:
 class _FusedLIF(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, v_init, inv_tau_tensor, ops, inv_tau, v_threshold, v_rest, hard_reset,  # type: ignore[override]
-                decay_input, detach_reset, code):
-        spikes, v_final = ops.lif_forward(x, v_init, inv_tau, v_threshold, v_rest, hard_reset, decay_input)
+                decay_input, detach_reset, code, need_state):
+        spikes, v_final = ops.lif_forward(x, v_init, inv_tau, v_threshold, v_rest, hard_reset, decay_input,
+                                          need_state)
         # An unused output's gradient stays None instead of a tensor of zeros to read.
         ctx.set_materialize_grads(False)
         ctx.save_for_backward(x, v_init)
@@ -87,14 +88,14 @@ class _FusedLIF(torch.autograd.Function):
             grad_x,
             grad_v_init.view(v_init.shape) if ctx.needs_input_grad[1] else None,
             grad_tau.to(x.dtype) if need_tau else None,
-            *([None] * 8),
+            *([None] * 9),
         )
 
 
 class _FusedILIF(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, v_init, ops, levels, beta, tau, tau_charge, detach_reset):  # type: ignore[override]
-        spikes, v_final = ops.ilif_forward(x, v_init, levels, beta, tau, tau_charge)
+    def forward(ctx, x, v_init, ops, levels, beta, tau, tau_charge, detach_reset, need_state):  # type: ignore[override]
+        spikes, v_final = ops.ilif_forward(x, v_init, levels, beta, tau, tau_charge, need_state)
         ctx.set_materialize_grads(False)
         ctx.save_for_backward(x, v_init)
         ctx.ops = ops
@@ -105,7 +106,7 @@ class _FusedILIF(torch.autograd.Function):
     def backward(ctx, grad_spikes, grad_v):  # type: ignore[override]
         x, v_init = ctx.saved_tensors
         grad_x, grad_v_init = ctx.ops.ilif_backward(grad_spikes, grad_v, x, v_init, *ctx.args)
-        return grad_x, grad_v_init.view(v_init.shape) if ctx.needs_input_grad[1] else None, *([None] * 6)
+        return grad_x, grad_v_init.view(v_init.shape) if ctx.needs_input_grad[1] else None, *([None] * 7)
 
 
 def _prepare(x: torch.Tensor, v_init: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -126,9 +127,11 @@ def fused_lif(
     detach_reset: bool,
     surrogate: Surrogate,
     v_init: torch.Tensor | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
+    need_state: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Multi-step LIF over ``x`` ``[T, ...]`` on a fused backend; arguments and result exactly as
-    :func:`spikedrive.neurons.functional.lif_reference` (``(spikes [T, ...], v [...])``)."""
+    :func:`spikedrive.neurons.functional.lif_reference` (``(spikes [T, ...], v [...])``), but the
+    membrane is ``None`` when ``need_state`` is false (not written at all)."""
     code = surrogate_code(surrogate)
     if code is None:
         raise ValueError(f"fused LIF kernels do not implement the surrogate {surrogate!r}")
@@ -138,9 +141,9 @@ def fused_lif(
     v_rest = 0.0 if v_reset is None else float(v_reset)
     spikes, v_final = _FusedLIF.apply(
         x, v_init, tau_tensor, ops, inv_tau_value, float(v_threshold), v_rest, v_reset is not None,
-        bool(decay_input), bool(detach_reset), code,
+        bool(decay_input), bool(detach_reset), code, bool(need_state),
     )
-    return spikes, v_final.view(x.shape[1:])
+    return spikes, v_final.view(x.shape[1:]) if need_state else None
 
 
 def fused_ilif(
@@ -153,13 +156,15 @@ def fused_ilif(
     tau: float = 2.0,
     detach_reset: bool = True,
     v_init: torch.Tensor | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
+    need_state: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Multi-step I-LIF on a fused backend; arguments and result as
-    :func:`spikedrive.neurons.functional.ilif_reference`."""
+    :func:`spikedrive.neurons.functional.ilif_reference` (membrane ``None`` without
+    ``need_state``)."""
     if charge not in ("decay", "tau"):
         raise ValueError(f"I-LIF: charge must be 'decay' or 'tau', got {charge!r}")
     x, v_init = _prepare(x, v_init)
     spikes, v_final = _FusedILIF.apply(
-        x, v_init, ops, int(levels), float(beta), float(tau), charge == "tau", bool(detach_reset)
+        x, v_init, ops, int(levels), float(beta), float(tau), charge == "tau", bool(detach_reset), bool(need_state)
     )
-    return spikes, v_final.view(x.shape[1:])
+    return spikes, v_final.view(x.shape[1:]) if need_state else None

@@ -524,12 +524,13 @@ class TritonNeuronOps:
 
     def lif_forward(
         self, x: torch.Tensor, v_init: torch.Tensor | None, inv_tau: float, v_threshold: float,
-        v_rest: float, hard_reset: bool, decay_input: bool,
+        v_rest: float, hard_reset: bool, decay_input: bool, need_state: bool = True,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """LIF over ``x`` ``[T, ...]`` from ``v_init`` (``N`` elements, ``None`` = ``v_rest``).
 
         Returns ``(spikes, v_final)``: spikes of ``x``'s shape in ``{0, 1}``, the membrane after
-        the last step ``[N]``; both in ``x``'s dtype."""
+        the last step ``[N]``; both in ``x``'s dtype. The membrane is written even without
+        ``need_state`` (``N`` values, negligible on a GPU)."""
         run = _Launch(x, self.block, "lif_forward")
         v0 = _state(v_init, x, run.N, "v_init")
         spikes = torch.empty_like(x)
@@ -593,9 +594,10 @@ class TritonNeuronOps:
 
     def ilif_forward(
         self, x: torch.Tensor, v_init: torch.Tensor | None, levels: int, beta: float, tau: float,
-        tau_charge: bool,
+        tau_charge: bool, need_state: bool = True,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """I-LIF over ``x`` ``[T, ...]`` from ``v_init`` (``N`` elements, ``None`` = zeros).
+        """I-LIF over ``x`` ``[T, ...]`` from ``v_init`` (``N`` elements, ``None`` = zeros);
+        ``need_state`` is accepted for the common signature and the membrane always written.
 
         Returns ``(spikes, v_final)``: integer spikes in ``0..levels`` of ``x``'s shape, the
         membrane after the last step ``[N]``; both in ``x``'s dtype."""

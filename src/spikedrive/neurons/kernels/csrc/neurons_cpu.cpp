@@ -34,6 +34,17 @@ int64_t block_for(int64_t T) {
 
 enum SurrogateCode : int64_t { kSigmoid = 0, kAtan = 1, kRectangle = 2, kStraightThrough = 3 };
 
+// dst[0:len] = src[offset:offset+len], or `fill` where src is null. The branch stays outside the
+// loop: inside, it kept GCC from vectorising the copy.
+template <typename scalar_t>
+inline void load_or_fill(scalar_t* dst, const scalar_t* src, int64_t offset, int64_t len, scalar_t fill) {
+  if (src) {
+    std::memcpy(dst, src + offset, len * sizeof(scalar_t));
+  } else {
+    std::fill(dst, dst + len, fill);
+  }
+}
+
 int64_t grain_for(int64_t T) { return std::max<int64_t>(block_for(T), (int64_t{1} << 15) / std::max<int64_t>(T, 1)); }
 
 // a * b + c for the surrogate's polynomial only: one FMA where the build has them. (-ffp-contract
@@ -119,7 +130,7 @@ void lif_forward_impl(const scalar_t* x, const scalar_t* v_init, scalar_t* spike
     std::vector<scalar_t> v(kBlock);
     for (int64_t n0 = begin; n0 < end; n0 += kBlock) {
       const int64_t len = std::min(kBlock, end - n0);
-      for (int64_t i = 0; i < len; ++i) v[i] = v_init ? v_init[n0 + i] : c.rest;
+      load_or_fill(v.data(), v_init, n0, len, c.rest);
       for (int64_t t = 0; t < T; ++t) {
         const scalar_t* xt = x + t * N + n0;
         scalar_t* st = spikes + t * N + n0;
@@ -130,7 +141,7 @@ void lif_forward_impl(const scalar_t* x, const scalar_t* v_init, scalar_t* spike
           v[i] = lif_reset<scalar_t, kHard>(h, fire, c);
         }
       }
-      std::memcpy(v_out + n0, v.data(), len * sizeof(scalar_t));
+      if (v_out) std::memcpy(v_out + n0, v.data(), len * sizeof(scalar_t));
     }
   });
 }
@@ -154,7 +165,7 @@ void lif_backward_impl(const scalar_t* grad_s, const scalar_t* grad_v, const sca
     for (int64_t n0 = begin; n0 < end; n0 += kBlock) {
       const int64_t len = std::min(kBlock, end - n0);
       // Recompute the membranes of this block.
-      for (int64_t i = 0; i < len; ++i) v[i] = v_init ? v_init[n0 + i] : c.rest;
+      load_or_fill(v.data(), v_init, n0, len, c.rest);
       for (int64_t t = 0; t < T; ++t) {
         const scalar_t* xt = x + t * N + n0;
         scalar_t* ht = h_buf.data() + t * kBlock;
@@ -165,7 +176,7 @@ void lif_backward_impl(const scalar_t* grad_s, const scalar_t* grad_v, const sca
           v[i] = lif_reset<scalar_t, kHard>(h, (h - c.vth) >= scalar_t(0), c);
         }
       }
-      for (int64_t i = 0; i < len; ++i) gv[i] = grad_v ? grad_v[n0 + i] : scalar_t(0);
+      load_or_fill(gv.data(), grad_v, n0, len, scalar_t(0));
       if constexpr (kGradK) std::fill(gk.begin(), gk.begin() + len, scalar_t(0));
       // Walk back in time; gv holds dL/dV_t on entry and dL/dV_{t-1} on exit.
       for (int64_t t = T - 1; t >= 0; --t) {
@@ -238,7 +249,7 @@ void ilif_forward_impl(const scalar_t* x, const scalar_t* v_init, scalar_t* spik
     std::vector<scalar_t> v(kBlock);
     for (int64_t n0 = begin; n0 < end; n0 += kBlock) {
       const int64_t len = std::min(kBlock, end - n0);
-      for (int64_t i = 0; i < len; ++i) v[i] = v_init ? v_init[n0 + i] : scalar_t(0);
+      load_or_fill(v.data(), v_init, n0, len, scalar_t(0));
       for (int64_t t = 0; t < T; ++t) {
         const scalar_t* xt = x + t * N + n0;
         scalar_t* st = spikes + t * N + n0;
@@ -249,7 +260,7 @@ void ilif_forward_impl(const scalar_t* x, const scalar_t* v_init, scalar_t* spik
           v[i] = h - s;
         }
       }
-      std::memcpy(v_out + n0, v.data(), len * sizeof(scalar_t));
+      if (v_out) std::memcpy(v_out + n0, v.data(), len * sizeof(scalar_t));
     }
   });
 }
@@ -264,7 +275,7 @@ void ilif_backward_impl(const scalar_t* grad_s, const scalar_t* grad_v, const sc
     std::vector<scalar_t> v(kBlock), gv(kBlock);
     for (int64_t n0 = begin; n0 < end; n0 += kBlock) {
       const int64_t len = std::min(kBlock, end - n0);
-      for (int64_t i = 0; i < len; ++i) v[i] = v_init ? v_init[n0 + i] : scalar_t(0);
+      load_or_fill(v.data(), v_init, n0, len, scalar_t(0));
       for (int64_t t = 0; t < T; ++t) {
         const scalar_t* xt = x + t * N + n0;
         scalar_t* ht = h_buf.data() + t * kBlock;
@@ -274,7 +285,7 @@ void ilif_backward_impl(const scalar_t* grad_s, const scalar_t* grad_v, const sc
           v[i] = h - ilif_quantize(h, c.levels);
         }
       }
-      for (int64_t i = 0; i < len; ++i) gv[i] = grad_v ? grad_v[n0 + i] : scalar_t(0);
+      load_or_fill(gv.data(), grad_v, n0, len, scalar_t(0));
       for (int64_t t = T - 1; t >= 0; --t) {
         const scalar_t* ht = h_buf.data() + t * kBlock;
         const scalar_t* gst = grad_s + t * N + n0;
@@ -344,19 +355,19 @@ scalar_t* ptr_or_null(const at::Tensor& t) {
 
 std::tuple<at::Tensor, at::Tensor> lif_forward(const at::Tensor& x, const std::optional<at::Tensor>& v_init,
                                                double inv_tau, double v_threshold, double v_rest,
-                                               bool hard_reset, bool decay_input) {
+                                               bool hard_reset, bool decay_input, bool need_state) {
   check_input(x, "spikedrive::lif_forward");
   const at::Tensor v0 = optional_state(v_init, x, "v_init");
   const int64_t T = x.size(0);
   const int64_t N = T > 0 ? x.numel() / T : 0;
   at::Tensor spikes = at::empty_like(x);
-  at::Tensor v_out = at::empty({N}, x.options());
+  at::Tensor v_out = at::empty({need_state ? N : 0}, x.options());
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lif_forward", [&] {
     const LifConstants<scalar_t> c{scalar_t(inv_tau), scalar_t(v_rest), scalar_t(v_threshold)};
     SD_BOOL_SWITCH(hard_reset, kHard, [&] {
       SD_BOOL_SWITCH(decay_input, kDecayInput, [&] {
         lif_forward_impl<scalar_t, kHard, kDecayInput>(x.data_ptr<scalar_t>(), ptr_or_null<scalar_t>(v0),
-                                                       spikes.data_ptr<scalar_t>(), v_out.data_ptr<scalar_t>(),
+                                                       spikes.data_ptr<scalar_t>(), ptr_or_null<scalar_t>(v_out),
                                                        T, N, c);
       });
     });
@@ -410,18 +421,19 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> lif_backward(
 }
 
 std::tuple<at::Tensor, at::Tensor> ilif_forward(const at::Tensor& x, const std::optional<at::Tensor>& v_init,
-                                                int64_t levels, double beta, double tau, bool tau_charge) {
+                                                int64_t levels, double beta, double tau, bool tau_charge,
+                                                bool need_state) {
   check_input(x, "spikedrive::ilif_forward");
   const at::Tensor v0 = optional_state(v_init, x, "v_init");
   const int64_t T = x.size(0);
   const int64_t N = T > 0 ? x.numel() / T : 0;
   at::Tensor spikes = at::empty_like(x);
-  at::Tensor v_out = at::empty({N}, x.options());
+  at::Tensor v_out = at::empty({need_state ? N : 0}, x.options());
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "ilif_forward", [&] {
     const IlifConstants<scalar_t> c{scalar_t(levels), scalar_t(beta), scalar_t(tau)};
     SD_BOOL_SWITCH(tau_charge, kTauCharge, [&] {
       ilif_forward_impl<scalar_t, kTauCharge>(x.data_ptr<scalar_t>(), ptr_or_null<scalar_t>(v0),
-                                              spikes.data_ptr<scalar_t>(), v_out.data_ptr<scalar_t>(), T, N, c);
+                                              spikes.data_ptr<scalar_t>(), ptr_or_null<scalar_t>(v_out), T, N, c);
     });
   });
   return {spikes, v_out};
@@ -458,11 +470,12 @@ std::tuple<at::Tensor, at::Tensor> ilif_backward(const std::optional<at::Tensor>
 
 TORCH_LIBRARY(spikedrive_cpu, m) {
   m.def("lif_forward(Tensor x, Tensor? v_init, float inv_tau, float v_threshold, float v_rest, bool hard_reset, "
-        "bool decay_input) -> (Tensor, Tensor)", &lif_forward);
+        "bool decay_input, bool need_state) -> (Tensor, Tensor)", &lif_forward);
   m.def("lif_backward(Tensor? grad_spikes, Tensor? grad_v, Tensor x, Tensor? v_init, float inv_tau, "
         "float v_threshold, float v_rest, bool hard_reset, bool decay_input, bool detach_reset, int surrogate, "
         "float p0, float p1, bool need_grad_inv_tau) -> (Tensor, Tensor, Tensor)", &lif_backward);
-  m.def("ilif_forward(Tensor x, Tensor? v_init, int levels, float beta, float tau, bool tau_charge) -> (Tensor, Tensor)",
+  m.def("ilif_forward(Tensor x, Tensor? v_init, int levels, float beta, float tau, bool tau_charge, "
+        "bool need_state) -> (Tensor, Tensor)",
         &ilif_forward);
   m.def("ilif_backward(Tensor? grad_spikes, Tensor? grad_v, Tensor x, Tensor? v_init, int levels, float beta, "
         "float tau, bool tau_charge, bool detach_reset) -> (Tensor, Tensor)", &ilif_backward);
