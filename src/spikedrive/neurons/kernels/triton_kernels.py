@@ -25,9 +25,10 @@ the membrane would drift from PyTorch's by an ulp now and then, enough to flip a
 threshold. Gradients need only float tolerance.
 
 Triton is optional: nothing here imports it until a kernel is needed, and :func:`triton_ops`
-raises ``RuntimeError`` when it is missing. Kernels are decorated with ``triton.jit`` on first
-use, separately for interpreter mode and compiled mode (Triton reads ``TRITON_INTERPRET`` when it
-decorates a function), so setting the variable after Triton was imported still takes effect.
+raises ``RuntimeError`` when it is missing. Kernels and the Triton functions they call are
+decorated with ``triton.jit`` on first use, separately for interpreter mode and compiled mode
+(Triton reads ``TRITON_INTERPRET`` when it decorates a function), so setting the variable after
+Triton was imported still takes effect.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ import math
 import os
 import sys
 import threading
-from types import SimpleNamespace
+from types import FunctionType, SimpleNamespace
 from typing import Any
 
 import torch
@@ -131,11 +132,96 @@ def triton_tensor_supported(x: torch.Tensor) -> bool:
 # ST == CT. Every row pointer advances by N per step: no t * N product, so no 32-bit overflow and
 # no dependence on how Triton specialises T and N.
 #
-# Only Triton builtins appear in the kernels: no @triton.jit sub-functions of ours (one module
-# global cannot serve both the interpreter and the compiler) and none of Triton's own library
-# functions such as tl.zeros or tl.sum, which Triton decorates once, when it is imported: if that
-# happened without TRITON_INTERPRET, the interpreter cannot call them. Hence tl.full for zeros,
-# and per-neuron partial sums of d/d inv_tau reduced by PyTorch instead of a tl.sum per program.
+# What a forward kernel and its backward's recompute pass share (lanes, scalars, the initial
+# membrane, the charge, the reset, the quantiser) is written once, as Triton functions of ours,
+# so both run the same expressions and the backward's H is exactly the forward's. Neither these
+# nor the kernels are decorated here. A kernel finds a function it calls by name in its
+# ``__globals__``: the compiler accepts only a JITFunction there, the interpreter re-executes the
+# kernel's source in those globals and calls an InterpretedFunction, and triton.jit makes one or
+# the other for the mode in force when it runs. One module global cannot serve both modes, so
+# _kernels() binds copies of helpers and kernels to a globals dict of their own per mode, holding
+# ``tl`` and the helpers as decorated for that mode.
+#
+# Triton's own library functions such as tl.zeros or tl.sum are not used: Triton decorates them
+# once, when it is imported, and if that happened without TRITON_INTERPRET, the interpreter
+# cannot call them. Hence tl.full for zeros, and per-neuron partial sums of d/d inv_tau reduced by
+# PyTorch instead of a tl.sum per program.
+
+
+def _lanes(N, BLOCK: tl.constexpr):
+    """This program's neurons (int64 indices) and which of them exist."""
+    lanes = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    return lanes, lanes < N
+
+
+def _membrane0(v0_ptr, lanes, mask, fill, HAS_V0: tl.constexpr, CT: tl.constexpr, BLOCK: tl.constexpr):
+    """The membrane before step 0: v_init where given, else ``fill`` (v_rest; 0 for I-LIF)."""
+    if HAS_V0:
+        v = tl.load(v0_ptr + lanes, mask=mask, other=0.0).to(CT)
+    else:
+        v = tl.full([BLOCK], 0.0, CT) + fill
+    return v
+
+
+def _lif_params(prm_ptr, ST: tl.constexpr, CT: tl.constexpr):
+    """``k`` (1/tau), v_rest and V_th as compute-dtype scalars, and v_rest and V_th rounded to x's
+    dtype: the reset writes them as tensors of x's dtype (v_reset * S, V_th * S), while the charge
+    and the fire test use them as float32/float64 scalars, as PyTorch does."""
+    k = tl.load(prm_ptr)
+    rest = tl.load(prm_ptr + 1)
+    vth = tl.load(prm_ptr + 2)
+    return k, rest, vth, rest.to(ST).to(CT), vth.to(ST).to(CT)
+
+
+def _lif_charge(v, xt, k, rest, DECAY_INPUT: tl.constexpr, ST: tl.constexpr, CT: tl.constexpr):
+    """The charged membrane H, in the reference's order, each op rounded to x's dtype."""
+    if DECAY_INPUT:  # v + (x - (v - rest)) * k
+        a = (v - rest).to(ST).to(CT)
+        a = (xt - a).to(ST).to(CT)
+        a = (a * k).to(ST).to(CT)
+        h = (v + a).to(ST).to(CT)
+    else:  # v - (v - rest) * k + x
+        a = (v - rest).to(ST).to(CT)
+        a = (a * k).to(ST).to(CT)
+        a = (v - a).to(ST).to(CT)
+        h = (a + xt).to(ST).to(CT)
+    return h
+
+
+def _lif_reset(h, fire, rest_s, vth_s, HARD: tl.constexpr, ST: tl.constexpr, CT: tl.constexpr):
+    """The membrane after the spike ``fire`` of H: v_rest where it fired (hard), or H - V_th."""
+    if HARD:
+        v = tl.where(fire, rest_s, h)
+    else:
+        v = tl.where(fire, (h - vth_s).to(ST).to(CT), h)
+    return v
+
+
+def _ilif_charge(v, xt, beta, tau, TAU_CHARGE: tl.constexpr, TAU_RECIP: tl.constexpr, ST: tl.constexpr,
+                 CT: tl.constexpr):
+    """The charged membrane H, in the reference's order, each op rounded to x's dtype; ``tau``
+    holds 1 / tau when TAU_RECIP (see _tau_recip)."""
+    if TAU_CHARGE:  # v + (x - v) / tau
+        a = (xt - v).to(ST).to(CT)
+        if TAU_RECIP:
+            a = (a * tau).to(ST).to(CT)
+        else:
+            a = (a / tau).to(ST).to(CT)
+        h = (v + a).to(ST).to(CT)
+    else:  # beta * v + x
+        a = (beta * v).to(ST).to(CT)
+        h = (a + xt).to(ST).to(CT)
+    return h
+
+
+def _ilif_spike(h, levels, MAGIC: tl.constexpr, ST: tl.constexpr, CT: tl.constexpr):
+    """The integer spike of H: round(clamp(H, 0, levels))."""
+    y = tl.minimum(tl.maximum(h, 0.0, propagate_nan=tl.PropagateNan.ALL), levels,
+                   propagate_nan=tl.PropagateNan.ALL).to(ST).to(CT)
+    # Round half to even: adding and subtracting 2^23 (2^52 in float64) leaves the nearest
+    # integer, ties to even, for 0 <= y <= 2^22 (fused.MAX_LEVELS). No multiply is involved,
+    # so there is nothing to contract, and Triton sets no reassociation flags to fold it.
+    return ((y + MAGIC) - MAGIC).to(ST).to(CT)
 
 
 def _lif_forward_kernel(
@@ -144,40 +230,17 @@ def _lif_forward_kernel(
     CT: tl.constexpr, BLOCK: tl.constexpr,
 ):
     ST = x_ptr.dtype.element_ty
-    pid = tl.program_id(0)
-    lanes = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-    mask = lanes < N
-    k = tl.load(prm_ptr)
-    rest = tl.load(prm_ptr + 1)
-    vth = tl.load(prm_ptr + 2)
-    # The reset writes rest and V_th as tensors of x's dtype (v_reset * S, V_th * S), while the
-    # charge and the fire test use them as float32/float64 scalars, as PyTorch does.
-    rest_s = rest.to(ST).to(CT)
-    vth_s = vth.to(ST).to(CT)
-    if HAS_V0:
-        v = tl.load(v0_ptr + lanes, mask=mask, other=0.0).to(CT)
-    else:
-        v = tl.full([BLOCK], 0.0, CT) + rest_s
+    lanes, mask = _lanes(N, BLOCK)
+    k, rest, vth, rest_s, vth_s = _lif_params(prm_ptr, ST, CT)
+    v = _membrane0(v0_ptr, lanes, mask, rest_s, HAS_V0, CT, BLOCK)
     off = lanes
     for _ in range(T):
         xt = tl.load(x_ptr + off, mask=mask, other=0.0).to(CT)
-        if DECAY_INPUT:  # v + (x - (v - rest)) * k
-            a = (v - rest).to(ST).to(CT)
-            a = (xt - a).to(ST).to(CT)
-            a = (a * k).to(ST).to(CT)
-            h = (v + a).to(ST).to(CT)
-        else:  # v - (v - rest) * k + x
-            a = (v - rest).to(ST).to(CT)
-            a = (a * k).to(ST).to(CT)
-            a = (v - a).to(ST).to(CT)
-            h = (a + xt).to(ST).to(CT)
+        h = _lif_charge(v, xt, k, rest, DECAY_INPUT, ST, CT)
         fire = (h - vth).to(ST).to(CT) >= 0.0
         # Via float32: the interpreter cannot convert a boolean to bfloat16.
         tl.store(s_ptr + off, tl.where(fire, 1.0, 0.0).to(ST), mask=mask)
-        if HARD:
-            v = tl.where(fire, rest_s, h)
-        else:
-            v = tl.where(fire, (h - vth_s).to(ST).to(CT), h)
+        v = _lif_reset(h, fire, rest_s, vth_s, HARD, ST, CT)
         off += N
     tl.store(v_out_ptr + lanes, v.to(ST), mask=mask)
 
@@ -189,20 +252,11 @@ def _lif_backward_kernel(
     GRAD_K: tl.constexpr, CT: tl.constexpr, BLOCK: tl.constexpr,
 ):
     ST = x_ptr.dtype.element_ty
-    pid = tl.program_id(0)
-    lanes = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-    mask = lanes < N
-    k = tl.load(prm_ptr)
-    rest = tl.load(prm_ptr + 1)
-    vth = tl.load(prm_ptr + 2)
+    lanes, mask = _lanes(N, BLOCK)
+    k, rest, vth, rest_s, vth_s = _lif_params(prm_ptr, ST, CT)
     q0 = tl.load(prm_ptr + 3)
     q1 = tl.load(prm_ptr + 4)
-    rest_s = rest.to(ST).to(CT)
-    vth_s = vth.to(ST).to(CT)
-    if HAS_V0:
-        v0 = tl.load(v0_ptr + lanes, mask=mask, other=0.0).to(CT)
-    else:
-        v0 = tl.full([BLOCK], 0.0, CT) + rest_s
+    v0 = _membrane0(v0_ptr, lanes, mask, rest_s, HAS_V0, CT, BLOCK)
 
     # Pass 1: the forward recurrence again, keeping H of every step (exactly the forward's H, so
     # the fire decisions below are the forward's spikes).
@@ -210,22 +264,10 @@ def _lif_backward_kernel(
     off = lanes
     for _ in range(T):
         xt = tl.load(x_ptr + off, mask=mask, other=0.0).to(CT)
-        if DECAY_INPUT:
-            a = (v - rest).to(ST).to(CT)
-            a = (xt - a).to(ST).to(CT)
-            a = (a * k).to(ST).to(CT)
-            h = (v + a).to(ST).to(CT)
-        else:
-            a = (v - rest).to(ST).to(CT)
-            a = (a * k).to(ST).to(CT)
-            a = (v - a).to(ST).to(CT)
-            h = (a + xt).to(ST).to(CT)
+        h = _lif_charge(v, xt, k, rest, DECAY_INPUT, ST, CT)
         tl.store(h_ptr + off, h.to(ST), mask=mask)
         fire = (h - vth).to(ST).to(CT) >= 0.0
-        if HARD:
-            v = tl.where(fire, rest_s, h)
-        else:
-            v = tl.where(fire, (h - vth_s).to(ST).to(CT), h)
+        v = _lif_reset(h, fire, rest_s, vth_s, HARD, ST, CT)
         off += N
 
     # Pass 2: back in time; gv holds dL/dV_t on entry to step t and dL/dV_{t-1} on exit.
@@ -273,10 +315,7 @@ def _lif_backward_kernel(
         else:
             tl.store(gx_ptr + off, gh.to(ST), mask=mask)
         if GRAD_K:
-            if HARD:
-                v_prev = tl.where((h_prev - vth).to(ST).to(CT) >= 0.0, rest_s, h_prev)
-            else:
-                v_prev = tl.where((h_prev - vth).to(ST).to(CT) >= 0.0, (h_prev - vth_s).to(ST).to(CT), h_prev)
+            v_prev = _lif_reset(h_prev, (h_prev - vth).to(ST).to(CT) >= 0.0, rest_s, vth_s, HARD, ST, CT)
             v_prev = tl.where(has_prev, v_prev, v0)
             if DECAY_INPUT:
                 xt = tl.load(x_ptr + off, mask=mask, other=0.0).to(CT)
@@ -298,35 +337,16 @@ def _ilif_forward_kernel(
     MAGIC: tl.constexpr, CT: tl.constexpr, BLOCK: tl.constexpr,
 ):
     ST = x_ptr.dtype.element_ty
-    pid = tl.program_id(0)
-    lanes = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-    mask = lanes < N
+    lanes, mask = _lanes(N, BLOCK)
     levels = tl.load(prm_ptr)
     beta = tl.load(prm_ptr + 1)
     tau = tl.load(prm_ptr + 2)  # 1 / tau when TAU_RECIP
-    if HAS_V0:
-        v = tl.load(v0_ptr + lanes, mask=mask, other=0.0).to(CT)
-    else:
-        v = tl.full([BLOCK], 0.0, CT)
+    v = _membrane0(v0_ptr, lanes, mask, 0.0, HAS_V0, CT, BLOCK)
     off = lanes
     for _ in range(T):
         xt = tl.load(x_ptr + off, mask=mask, other=0.0).to(CT)
-        if TAU_CHARGE:  # v + (x - v) / tau
-            a = (xt - v).to(ST).to(CT)
-            if TAU_RECIP:
-                a = (a * tau).to(ST).to(CT)
-            else:
-                a = (a / tau).to(ST).to(CT)
-            h = (v + a).to(ST).to(CT)
-        else:  # beta * v + x
-            a = (beta * v).to(ST).to(CT)
-            h = (a + xt).to(ST).to(CT)
-        y = tl.minimum(tl.maximum(h, 0.0, propagate_nan=tl.PropagateNan.ALL), levels,
-                       propagate_nan=tl.PropagateNan.ALL).to(ST).to(CT)
-        # Round half to even: adding and subtracting 2^23 (2^52 in float64) leaves the nearest
-        # integer, ties to even, for 0 <= y <= 2^22 (fused.MAX_LEVELS). No multiply is involved,
-        # so there is nothing to contract, and Triton sets no reassociation flags to fold it.
-        s = ((y + MAGIC) - MAGIC).to(ST).to(CT)
+        h = _ilif_charge(v, xt, beta, tau, TAU_CHARGE, TAU_RECIP, ST, CT)
+        s = _ilif_spike(h, levels, MAGIC, ST, CT)
         tl.store(s_ptr + off, s.to(ST), mask=mask)
         v = (h - s).to(ST).to(CT)
         off += N
@@ -340,35 +360,19 @@ def _ilif_backward_kernel(
     MAGIC: tl.constexpr, CT: tl.constexpr, BLOCK: tl.constexpr,
 ):
     ST = x_ptr.dtype.element_ty
-    pid = tl.program_id(0)
-    lanes = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-    mask = lanes < N
+    lanes, mask = _lanes(N, BLOCK)
     levels = tl.load(prm_ptr)
     beta = tl.load(prm_ptr + 1)
     tau = tl.load(prm_ptr + 2)
     inv_tau = tl.load(prm_ptr + 3)
-    if HAS_V0:
-        v = tl.load(v0_ptr + lanes, mask=mask, other=0.0).to(CT)
-    else:
-        v = tl.full([BLOCK], 0.0, CT)
+    v = _membrane0(v0_ptr, lanes, mask, 0.0, HAS_V0, CT, BLOCK)
 
     off = lanes
     for _ in range(T):
         xt = tl.load(x_ptr + off, mask=mask, other=0.0).to(CT)
-        if TAU_CHARGE:
-            a = (xt - v).to(ST).to(CT)
-            if TAU_RECIP:
-                a = (a * inv_tau).to(ST).to(CT)
-            else:
-                a = (a / tau).to(ST).to(CT)
-            h = (v + a).to(ST).to(CT)
-        else:
-            a = (beta * v).to(ST).to(CT)
-            h = (a + xt).to(ST).to(CT)
+        h = _ilif_charge(v, xt, beta, inv_tau if TAU_RECIP else tau, TAU_CHARGE, TAU_RECIP, ST, CT)
         tl.store(h_ptr + off, h.to(ST), mask=mask)
-        y = tl.minimum(tl.maximum(h, 0.0, propagate_nan=tl.PropagateNan.ALL), levels,
-                       propagate_nan=tl.PropagateNan.ALL).to(ST).to(CT)
-        s = ((y + MAGIC) - MAGIC).to(ST).to(CT)
+        s = _ilif_spike(h, levels, MAGIC, ST, CT)
         v = (h - s).to(ST).to(CT)
         off += N
 
@@ -397,23 +401,37 @@ def _ilif_backward_kernel(
     tl.store(gv0_ptr + lanes, gv.to(ST), mask=mask)
 
 
+_HELPERS = (_lanes, _membrane0, _lif_params, _lif_charge, _lif_reset, _ilif_charge, _ilif_spike)
+_KERNELS = {"lif_forward": _lif_forward_kernel, "lif_backward": _lif_backward_kernel,
+            "ilif_forward": _ilif_forward_kernel, "ilif_backward": _ilif_backward_kernel}
+
+
 # ---------------------------------------------------------------------------------------------
 # Host side.
 
 
+def _rebind(fn: FunctionType, scope: dict[str, Any]) -> FunctionType:
+    """A copy of ``fn`` that resolves its globals in ``scope``."""
+    copy = FunctionType(fn.__code__, scope, fn.__name__, fn.__defaults__, fn.__closure__)
+    copy.__qualname__ = fn.__qualname__
+    copy.__doc__ = fn.__doc__
+    copy.__annotations__ = dict(fn.__annotations__)  # the tl.constexpr marks triton.jit reads
+    return copy
+
+
 def _kernels() -> SimpleNamespace:
     """The four kernels decorated for the current mode (interpreted or compiled), cached."""
+    _require_triton()  # binds ``triton`` and ``tl`` when nothing has yet
     interpret = _interpreting()
     with _LOCK:
         jitted = _JITTED.get(interpret)
         if jitted is None:
-            # triton.jit reads TRITON_INTERPRET now, which is the value just read.
-            jitted = SimpleNamespace(
-                lif_forward=triton.jit(_lif_forward_kernel),
-                lif_backward=triton.jit(_lif_backward_kernel),
-                ilif_forward=triton.jit(_ilif_forward_kernel),
-                ilif_backward=triton.jit(_ilif_backward_kernel),
-            )
+            # triton.jit reads TRITON_INTERPRET now, which is the value just read. The kernels
+            # call the helpers through this mode's own globals (see the note above the kernels).
+            scope: dict[str, Any] = {"__name__": __name__, "tl": tl}
+            for helper in _HELPERS:
+                scope[helper.__name__] = triton.jit(_rebind(helper, scope))
+            jitted = SimpleNamespace(**{name: triton.jit(_rebind(fn, scope)) for name, fn in _KERNELS.items()})
             _JITTED[interpret] = jitted
         return jitted
 

@@ -104,46 +104,71 @@ struct LifConstants {
   scalar_t k, rest, vth;
 };
 
-template <typename scalar_t, bool kDecayInput>
-inline scalar_t lif_charge(scalar_t v, scalar_t x, const LifConstants<scalar_t>& c) {
-  if constexpr (kDecayInput) {
-    return v + (x - (v - c.rest)) * c.k;
-  } else {
-    return v - (v - c.rest) * c.k + x;
-  }
-}
-
-template <typename scalar_t, bool kHard>
-inline scalar_t lif_reset(scalar_t h, bool fire, const LifConstants<scalar_t>& c) {
-  if constexpr (kHard) {
-    return fire ? c.rest : h;
-  } else {
-    return fire ? h - c.vth : h;
-  }
-}
-
+// One step of a neuron, as the generic loops below use it: charge H from the membrane and the
+// input, the spike H emits, and the membrane after the reset.
 template <typename scalar_t, bool kHard, bool kDecayInput>
-void lif_forward_impl(const scalar_t* x, const scalar_t* v_init, scalar_t* spikes, scalar_t* v_out,
-                      int64_t T, int64_t N, LifConstants<scalar_t> c) {
+struct LifDynamics {
+  LifConstants<scalar_t> c;
+
+  scalar_t initial() const { return c.rest; }
+  scalar_t charge(scalar_t v, scalar_t x) const {
+    if constexpr (kDecayInput) {
+      return v + (x - (v - c.rest)) * c.k;
+    } else {
+      return v - (v - c.rest) * c.k + x;
+    }
+  }
+  scalar_t spike(scalar_t h) const { return (h - c.vth) >= scalar_t(0) ? scalar_t(1) : scalar_t(0); }
+  scalar_t settle(scalar_t h, scalar_t s) const {
+    if constexpr (kHard) {
+      return s > scalar_t(0) ? c.rest : h;
+    } else {
+      return s > scalar_t(0) ? h - c.vth : h;
+    }
+  }
+};
+
+// Forward of any neuron: spikes [T, N] and, when v_out is not null, the final membrane [N].
+template <typename scalar_t, typename Dynamics>
+void forward_impl(const scalar_t* x, const scalar_t* v_init, scalar_t* spikes, scalar_t* v_out,
+                  int64_t T, int64_t N, const Dynamics& d) {
   at::parallel_for(0, N, grain_for(T), [&](int64_t begin, int64_t end) {
     const int64_t kBlock = block_for(T);
     std::vector<scalar_t> v(kBlock);
     for (int64_t n0 = begin; n0 < end; n0 += kBlock) {
       const int64_t len = std::min(kBlock, end - n0);
-      load_or_fill(v.data(), v_init, n0, len, c.rest);
+      load_or_fill(v.data(), v_init, n0, len, d.initial());
       for (int64_t t = 0; t < T; ++t) {
         const scalar_t* xt = x + t * N + n0;
         scalar_t* st = spikes + t * N + n0;
         for (int64_t i = 0; i < len; ++i) {
-          const scalar_t h = lif_charge<scalar_t, kDecayInput>(v[i], xt[i], c);
-          const bool fire = (h - c.vth) >= scalar_t(0);
-          st[i] = fire ? scalar_t(1) : scalar_t(0);
-          v[i] = lif_reset<scalar_t, kHard>(h, fire, c);
+          const scalar_t h = d.charge(v[i], xt[i]);
+          const scalar_t s = d.spike(h);
+          st[i] = s;
+          v[i] = d.settle(h, s);
         }
       }
       if (v_out) std::memcpy(v_out + n0, v.data(), len * sizeof(scalar_t));
     }
   });
+}
+
+// Backward's first pass over one block of `len` neurons from n0: the charged membrane H of
+// every step into h_buf ([T, stride]) and, if v_buf is not null, the membrane before each step.
+template <typename scalar_t, typename Dynamics>
+void recompute_block(const scalar_t* x, const scalar_t* v_init, int64_t T, int64_t N, int64_t n0, int64_t len,
+                     int64_t stride, scalar_t* v, scalar_t* h_buf, scalar_t* v_buf, const Dynamics& d) {
+  load_or_fill(v, v_init, n0, len, d.initial());
+  for (int64_t t = 0; t < T; ++t) {
+    const scalar_t* xt = x + t * N + n0;
+    scalar_t* ht = h_buf + t * stride;
+    if (v_buf) std::memcpy(v_buf + t * stride, v, len * sizeof(scalar_t));
+    for (int64_t i = 0; i < len; ++i) {
+      const scalar_t h = d.charge(v[i], xt[i]);
+      ht[i] = h;
+      v[i] = d.settle(h, d.spike(h));
+    }
+  }
 }
 
 // grad_s is never null (the entry point substitutes zeros), so the time loop has no branches but
@@ -155,6 +180,7 @@ void lif_backward_impl(const scalar_t* grad_s, const scalar_t* grad_v, const sca
                        const scalar_t* v_init, scalar_t* grad_x, scalar_t* grad_v_init,
                        double* grad_k_partial, int64_t T, int64_t N, LifConstants<scalar_t> c,
                        scalar_t p0, scalar_t p1) {
+  const LifDynamics<scalar_t, kHard, kDecayInput> d{c};
   at::parallel_for(0, N, grain_for(T), [&](int64_t begin, int64_t end) {
     const int64_t kBlock = block_for(T);
     std::vector<scalar_t> h_buf(static_cast<size_t>(T * kBlock));
@@ -164,18 +190,7 @@ void lif_backward_impl(const scalar_t* grad_s, const scalar_t* grad_v, const sca
     double grad_k = 0.0;
     for (int64_t n0 = begin; n0 < end; n0 += kBlock) {
       const int64_t len = std::min(kBlock, end - n0);
-      // Recompute the membranes of this block.
-      load_or_fill(v.data(), v_init, n0, len, c.rest);
-      for (int64_t t = 0; t < T; ++t) {
-        const scalar_t* xt = x + t * N + n0;
-        scalar_t* ht = h_buf.data() + t * kBlock;
-        if constexpr (kGradK) std::memcpy(v_buf.data() + t * kBlock, v.data(), len * sizeof(scalar_t));
-        for (int64_t i = 0; i < len; ++i) {
-          const scalar_t h = lif_charge<scalar_t, kDecayInput>(v[i], xt[i], c);
-          ht[i] = h;
-          v[i] = lif_reset<scalar_t, kHard>(h, (h - c.vth) >= scalar_t(0), c);
-        }
-      }
+      recompute_block(x, v_init, T, N, n0, len, kBlock, v.data(), h_buf.data(), kGradK ? v_buf.data() : nullptr, d);
       load_or_fill(gv.data(), grad_v, n0, len, scalar_t(0));
       if constexpr (kGradK) std::fill(gk.begin(), gk.begin() + len, scalar_t(0));
       // Walk back in time; gv holds dL/dV_t on entry and dL/dV_{t-1} on exit.
@@ -222,15 +237,6 @@ struct IlifConstants {
   scalar_t levels, beta, tau;
 };
 
-template <typename scalar_t, bool kTauCharge>
-inline scalar_t ilif_charge(scalar_t v, scalar_t x, const IlifConstants<scalar_t>& c) {
-  if constexpr (kTauCharge) {
-    return v + (x - v) / c.tau;
-  } else {
-    return c.beta * v + x;
-  }
-}
-
 // round(clamp(h, 0, D)), half to even like torch.round. Adding and subtracting 2^23 (2^52 for
 // double) rounds a non-negative value below that to the nearest integer, ties to even, in the
 // default rounding mode, and vectorises where nearbyint would not.
@@ -242,49 +248,33 @@ inline scalar_t ilif_quantize(scalar_t h, scalar_t levels) {
 }
 
 template <typename scalar_t, bool kTauCharge>
-void ilif_forward_impl(const scalar_t* x, const scalar_t* v_init, scalar_t* spikes, scalar_t* v_out,
-                       int64_t T, int64_t N, IlifConstants<scalar_t> c) {
-  at::parallel_for(0, N, grain_for(T), [&](int64_t begin, int64_t end) {
-    const int64_t kBlock = block_for(T);
-    std::vector<scalar_t> v(kBlock);
-    for (int64_t n0 = begin; n0 < end; n0 += kBlock) {
-      const int64_t len = std::min(kBlock, end - n0);
-      load_or_fill(v.data(), v_init, n0, len, scalar_t(0));
-      for (int64_t t = 0; t < T; ++t) {
-        const scalar_t* xt = x + t * N + n0;
-        scalar_t* st = spikes + t * N + n0;
-        for (int64_t i = 0; i < len; ++i) {
-          const scalar_t h = ilif_charge<scalar_t, kTauCharge>(v[i], xt[i], c);
-          const scalar_t s = ilif_quantize(h, c.levels);
-          st[i] = s;
-          v[i] = h - s;
-        }
-      }
-      if (v_out) std::memcpy(v_out + n0, v.data(), len * sizeof(scalar_t));
+struct IlifDynamics {
+  IlifConstants<scalar_t> c;
+
+  scalar_t initial() const { return scalar_t(0); }
+  scalar_t charge(scalar_t v, scalar_t x) const {
+    if constexpr (kTauCharge) {
+      return v + (x - v) / c.tau;
+    } else {
+      return c.beta * v + x;
     }
-  });
-}
+  }
+  scalar_t spike(scalar_t h) const { return ilif_quantize(h, c.levels); }
+  scalar_t settle(scalar_t h, scalar_t s) const { return h - s; }
+};
 
 template <typename scalar_t, bool kTauCharge, bool kDetach>
 void ilif_backward_impl(const scalar_t* grad_s, const scalar_t* grad_v, const scalar_t* x,
                         const scalar_t* v_init, scalar_t* grad_x, scalar_t* grad_v_init,
                         int64_t T, int64_t N, IlifConstants<scalar_t> c) {
+  const IlifDynamics<scalar_t, kTauCharge> d{c};
   at::parallel_for(0, N, grain_for(T), [&](int64_t begin, int64_t end) {
     const int64_t kBlock = block_for(T);
     std::vector<scalar_t> h_buf(static_cast<size_t>(T * kBlock));
     std::vector<scalar_t> v(kBlock), gv(kBlock);
     for (int64_t n0 = begin; n0 < end; n0 += kBlock) {
       const int64_t len = std::min(kBlock, end - n0);
-      load_or_fill(v.data(), v_init, n0, len, scalar_t(0));
-      for (int64_t t = 0; t < T; ++t) {
-        const scalar_t* xt = x + t * N + n0;
-        scalar_t* ht = h_buf.data() + t * kBlock;
-        for (int64_t i = 0; i < len; ++i) {
-          const scalar_t h = ilif_charge<scalar_t, kTauCharge>(v[i], xt[i], c);
-          ht[i] = h;
-          v[i] = h - ilif_quantize(h, c.levels);
-        }
-      }
+      recompute_block(x, v_init, T, N, n0, len, kBlock, v.data(), h_buf.data(), static_cast<scalar_t*>(nullptr), d);
       load_or_fill(gv.data(), grad_v, n0, len, scalar_t(0));
       for (int64_t t = T - 1; t >= 0; --t) {
         const scalar_t* ht = h_buf.data() + t * kBlock;
@@ -313,6 +303,9 @@ void ilif_backward_impl(const scalar_t* grad_s, const scalar_t* grad_v, const sc
 
 // ---------------------------------------------------------------------------------------------
 // Operator entry points: argument checks, then dispatch on dtype and the template switches.
+
+// N of [T, ...] seen as [T, N].
+int64_t neurons_per_step(const at::Tensor& x) { return x.size(0) > 0 ? x.numel() / x.size(0) : 0; }
 
 void check_input(const at::Tensor& x, const char* op) {
   TORCH_CHECK(x.device().is_cpu(), op, ": expected a CPU tensor, got ", x.device());
@@ -358,17 +351,15 @@ std::tuple<at::Tensor, at::Tensor> lif_forward(const at::Tensor& x, const std::o
                                                bool hard_reset, bool decay_input, bool need_state) {
   check_input(x, "spikedrive::lif_forward");
   const at::Tensor v0 = optional_state(v_init, x, "v_init");
-  const int64_t T = x.size(0);
-  const int64_t N = T > 0 ? x.numel() / T : 0;
+  const int64_t T = x.size(0), N = neurons_per_step(x);
   at::Tensor spikes = at::empty_like(x);
   at::Tensor v_out = at::empty({need_state ? N : 0}, x.options());
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lif_forward", [&] {
     const LifConstants<scalar_t> c{scalar_t(inv_tau), scalar_t(v_rest), scalar_t(v_threshold)};
     SD_BOOL_SWITCH(hard_reset, kHard, [&] {
       SD_BOOL_SWITCH(decay_input, kDecayInput, [&] {
-        lif_forward_impl<scalar_t, kHard, kDecayInput>(x.data_ptr<scalar_t>(), ptr_or_null<scalar_t>(v0),
-                                                       spikes.data_ptr<scalar_t>(), ptr_or_null<scalar_t>(v_out),
-                                                       T, N, c);
+        forward_impl(x.data_ptr<scalar_t>(), ptr_or_null<scalar_t>(v0), spikes.data_ptr<scalar_t>(),
+                     ptr_or_null<scalar_t>(v_out), T, N, LifDynamics<scalar_t, kHard, kDecayInput>{c});
       });
     });
   });
@@ -383,8 +374,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> lif_backward(
   TORCH_CHECK(surrogate >= kSigmoid && surrogate <= kStraightThrough, "spikedrive::lif_backward: unknown surrogate code ",
               surrogate);
   const at::Tensor gs = zeros_if_undefined(optional_sequence(grad_spikes, x, "grad_spikes"), x.sizes(), x);
-  const int64_t T = x.size(0);
-  const int64_t N = T > 0 ? x.numel() / T : 0;
+  const int64_t T = x.size(0), N = neurons_per_step(x);
   // Undefined grad_v (the final membrane unused) reads as zeros; no grad_v_init without v_init.
   const at::Tensor gv = optional_state(grad_v, x, "grad_v");
   const at::Tensor v0 = optional_state(v_init, x, "v_init");
@@ -425,15 +415,14 @@ std::tuple<at::Tensor, at::Tensor> ilif_forward(const at::Tensor& x, const std::
                                                 bool need_state) {
   check_input(x, "spikedrive::ilif_forward");
   const at::Tensor v0 = optional_state(v_init, x, "v_init");
-  const int64_t T = x.size(0);
-  const int64_t N = T > 0 ? x.numel() / T : 0;
+  const int64_t T = x.size(0), N = neurons_per_step(x);
   at::Tensor spikes = at::empty_like(x);
   at::Tensor v_out = at::empty({need_state ? N : 0}, x.options());
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "ilif_forward", [&] {
     const IlifConstants<scalar_t> c{scalar_t(levels), scalar_t(beta), scalar_t(tau)};
     SD_BOOL_SWITCH(tau_charge, kTauCharge, [&] {
-      ilif_forward_impl<scalar_t, kTauCharge>(x.data_ptr<scalar_t>(), ptr_or_null<scalar_t>(v0),
-                                              spikes.data_ptr<scalar_t>(), ptr_or_null<scalar_t>(v_out), T, N, c);
+      forward_impl(x.data_ptr<scalar_t>(), ptr_or_null<scalar_t>(v0), spikes.data_ptr<scalar_t>(),
+                   ptr_or_null<scalar_t>(v_out), T, N, IlifDynamics<scalar_t, kTauCharge>{c});
     });
   });
   return {spikes, v_out};
@@ -445,8 +434,7 @@ std::tuple<at::Tensor, at::Tensor> ilif_backward(const std::optional<at::Tensor>
                                                  double tau, bool tau_charge, bool detach_reset) {
   check_input(x, "spikedrive::ilif_backward");
   const at::Tensor gs = zeros_if_undefined(optional_sequence(grad_spikes, x, "grad_spikes"), x.sizes(), x);
-  const int64_t T = x.size(0);
-  const int64_t N = T > 0 ? x.numel() / T : 0;
+  const int64_t T = x.size(0), N = neurons_per_step(x);
   // Undefined grad_v (the final membrane unused) reads as zeros; no grad_v_init without v_init.
   const at::Tensor gv = optional_state(grad_v, x, "grad_v");
   const at::Tensor v0 = optional_state(v_init, x, "v_init");
