@@ -1,6 +1,6 @@
 """The fused CPU operator: C++ compiled with torch's cpp_extension on first use, then cached.
 
-The build takes about half a minute once per machine and torch version; later imports load the
+The build takes about 40 s once per machine, kernel version and torch version; later imports load the
 cached library in well under a second. Its folder is torch's extension cache
 (``TORCH_EXTENSIONS_DIR``, by default ``~/.cache/torch_extensions``). Set
 ``SPIKEDRIVE_NO_CPU_KERNEL=1`` to skip it and run the reference loop.
@@ -8,6 +8,7 @@ cached library in well under a second. Its folder is torch's extension cache
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import sys
@@ -40,10 +41,13 @@ def _build_flags() -> list[str]:
     return flags
 
 
-def _extension_name() -> str:
+def _extension_name(source: bytes, flags: list[str]) -> str:
     # The instruction set is part of the name, so a cache shared between machines never loads a
-    # build for a CPU it cannot run on.
-    return "spikedrive_neurons_cpu_" + torch.backends.cpu.get_cpu_capability().lower()
+    # build for a CPU it cannot run on; the hash of source, flags and torch version gives each
+    # version of the kernel its own build, so two checkouts or installs never rebuild over each
+    # other.
+    key = hashlib.sha256(source + " ".join(flags).encode() + torch.__version__.encode()).hexdigest()[:12]
+    return f"spikedrive_neurons_cpu_{torch.backends.cpu.get_cpu_capability().lower()}_{key}"
 
 
 def _ensure_ninja_on_path() -> None:
@@ -57,13 +61,21 @@ def _load() -> Any:
     from torch.utils import cpp_extension
 
     _ensure_ninja_on_path()
-    name = _extension_name()
+    source, flags = _SOURCE.read_bytes(), _build_flags()
+    name = _extension_name(source, flags)
     build_dir = Path(cpp_extension._get_build_directory(name, verbose=False))
+    # Build from a copy inside the build folder: ninja rebuilds when a source's path changes, so
+    # compiling a checkout's own file would rebuild for every other checkout of the same code.
+    local = build_dir / _SOURCE.name
+    if not local.exists() or local.read_bytes() != source:
+        tmp = local.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(source)
+        os.replace(tmp, local)
     if not (build_dir / f"{name}.so").exists():
-        print(f"spikedrive: compiling the fused CPU neuron kernel once (about 30 s), cached in {build_dir}",
+        print(f"spikedrive: compiling the fused CPU neuron kernel once (about 40 s), cached in {build_dir}",
               file=sys.stderr)
     cpp_extension.load(
-        name=name, sources=[str(_SOURCE)], extra_cflags=_build_flags(), extra_ldflags=["-fopenmp"],
+        name=name, sources=[str(local)], extra_cflags=flags, extra_ldflags=["-fopenmp"],
         is_python_module=False, verbose=False,
     )
     return torch.ops.spikedrive_cpu
