@@ -43,10 +43,12 @@ def _build_flags() -> list[str]:
 
 def _extension_name(source: bytes, flags: list[str]) -> str:
     # The instruction set is part of the name, so a cache shared between machines never loads a
-    # build for a CPU it cannot run on; the hash of source, flags and torch version gives each
-    # version of the kernel its own build, so two checkouts or installs never rebuild over each
-    # other.
-    key = hashlib.sha256(source + " ".join(flags).encode() + torch.__version__.encode()).hexdigest()[:12]
+    # build for a CPU it cannot run on. The hash of the source, the flags and the torch install
+    # (its headers' path is in every compile command, so ninja rebuilds when it changes) gives
+    # each kernel version in each environment its own build: two checkouts or virtual
+    # environments never rebuild over each other.
+    torch_install = f"{torch.__version__} {Path(torch.__file__).parent}"
+    key = hashlib.sha256(source + " ".join(flags).encode() + torch_install.encode()).hexdigest()[:12]
     return f"spikedrive_neurons_cpu_{torch.backends.cpu.get_cpu_capability().lower()}_{key}"
 
 
