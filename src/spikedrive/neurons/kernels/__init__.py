@@ -1,7 +1,8 @@
 """Fused multi-step neuron kernels, registered into :mod:`spikedrive.neurons.dispatch`.
 
 * ``"cpu"``: a C++ operator (:mod:`.cpu`), compiled on first use and cached;
-* ``"triton"``: Triton kernels for CUDA tensors (:mod:`.triton_kernels`), when Triton imports.
+* ``"triton"``: Triton kernels for CUDA tensors (host side :mod:`.triton_kernels`, device code
+  :mod:`.triton_device`), when Triton imports.
 
 Both share the autograd glue in :mod:`.fused`: one pass over T forward, one backward, nothing
 saved but the input.
