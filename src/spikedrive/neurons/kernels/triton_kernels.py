@@ -237,6 +237,24 @@ def _sequence(t: torch.Tensor | None, x: torch.Tensor, what: str) -> torch.Tenso
     return t.to(x.dtype).contiguous()
 
 
+def _backward_tensors(
+    run: _Launch, grad_spikes: torch.Tensor | None, grad_v: torch.Tensor | None, x: torch.Tensor,
+    v_init: torch.Tensor | None,
+) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None, torch.Tensor, torch.Tensor]:
+    """``(gs, gv, v0, grad_x, grad_v_init)`` of a backward wrapper: the incoming gradients and
+    initial membrane checked (``None`` kept), the outputs allocated. With nothing to launch
+    (``run.empty``) ``grad_v_init`` is already final: the incoming ``grad_v``, or zeros."""
+    gs = _sequence(grad_spikes, x, "grad_spikes")
+    gv = _state(grad_v, x, run.N, "grad_v")
+    v0 = _state(v_init, x, run.N, "v_init")
+    grad_x = torch.empty_like(x)
+    if run.empty:
+        grad_v_init = gv.clone() if gv is not None else torch.zeros(run.N, dtype=x.dtype, device=x.device)
+    else:
+        grad_v_init = torch.empty(run.N, dtype=x.dtype, device=x.device)
+    return gs, gv, v0, grad_x, grad_v_init
+
+
 def _tau_recip(x: torch.Tensor) -> bool:
     # PyTorch divides by a Python scalar as a * (1 / b) on CUDA (and for half types on the CPU),
     # but with a true division for float32/float64 on the CPU. Follow whichever the reference
@@ -302,13 +320,8 @@ class TritonNeuronOps:
         if surrogate_code not in (_SIGMOID, _ATAN, _RECTANGLE, _STRAIGHT_THROUGH):
             raise ValueError(f"lif_backward: unknown surrogate code {surrogate_code}")
         run = _Launch(x, self.block, "lif_backward")
-        gs = _sequence(grad_spikes, x, "grad_spikes")
-        gv = _state(grad_v, x, run.N, "grad_v")
-        v0 = _state(v_init, x, run.N, "v_init")
-        grad_x = torch.empty_like(x)
-        grad_v_init = torch.empty(run.N, dtype=x.dtype, device=x.device)
+        gs, gv, v0, grad_x, grad_v_init = _backward_tensors(run, grad_spikes, grad_v, x, v_init)
         if run.empty:
-            grad_v_init = gv.clone() if gv is not None else torch.zeros_like(grad_v_init)
             return grad_x, grad_v_init, x.new_zeros(())
         if surrogate_code == _SIGMOID:
             q0, q1 = p0, 0.0
@@ -367,13 +380,8 @@ class TritonNeuronOps:
         """Gradients of the I-LIF forward (incoming ``grad_spikes`` like ``x``, ``grad_v``
         ``[N]``, ``None`` = zeros). Returns ``(grad_x like x, grad_v_init [N])``."""
         run = _Launch(x, self.block, "ilif_backward")
-        gs = _sequence(grad_spikes, x, "grad_spikes")
-        gv = _state(grad_v, x, run.N, "grad_v")
-        v0 = _state(v_init, x, run.N, "v_init")
-        grad_x = torch.empty_like(x)
-        grad_v_init = torch.empty(run.N, dtype=x.dtype, device=x.device)
+        gs, gv, v0, grad_x, grad_v_init = _backward_tensors(run, grad_spikes, grad_v, x, v_init)
         if run.empty:
-            grad_v_init = gv.clone() if gv is not None else torch.zeros_like(grad_v_init)
             return grad_x, grad_v_init
         recip = _tau_recip(x)
         prm = _params([float(levels), beta, tau, _inverse(tau, x)], x)

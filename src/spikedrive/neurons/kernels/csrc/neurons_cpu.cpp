@@ -337,6 +337,38 @@ scalar_t* ptr_or_null(const at::Tensor& t) {
   return t.defined() && t.numel() > 0 ? t.data_ptr<scalar_t>() : nullptr;
 }
 
+// What every forward entry point checks and allocates.
+struct ForwardTensors {
+  at::Tensor v0, spikes, v_out;  // v0 / v_out may be undefined / empty
+  int64_t T, N;
+};
+
+ForwardTensors prepare_forward(const at::Tensor& x, const std::optional<at::Tensor>& v_init, bool need_state,
+                               const char* op) {
+  check_input(x, op);
+  const int64_t N = neurons_per_step(x);
+  return {optional_state(v_init, x, "v_init"), at::empty_like(x), at::empty({need_state ? N : 0}, x.options()),
+          x.size(0), N};
+}
+
+// What every backward entry point checks and allocates. An undefined grad_v (the final membrane
+// unused) reads as zeros; without v_init there is no grad_v_init to compute.
+struct BackwardTensors {
+  at::Tensor gs, gv, v0, grad_x, grad_v_init;
+  int64_t T, N;
+};
+
+BackwardTensors prepare_backward(const std::optional<at::Tensor>& grad_spikes, const std::optional<at::Tensor>& grad_v,
+                                 const at::Tensor& x, const std::optional<at::Tensor>& v_init, const char* op) {
+  check_input(x, op);
+  const int64_t N = neurons_per_step(x);
+  at::Tensor v0 = optional_state(v_init, x, "v_init");
+  const int64_t n_grad_v_init = v0.defined() ? N : 0;
+  return {zeros_if_undefined(optional_sequence(grad_spikes, x, "grad_spikes"), x.sizes(), x),
+          optional_state(grad_v, x, "grad_v"), v0, at::empty_like(x), at::empty({n_grad_v_init}, x.options()),
+          x.size(0), N};
+}
+
 #define SD_BOOL_SWITCH(cond, NAME, ...) \
   if (cond) {                           \
     constexpr bool NAME = true;         \
@@ -349,11 +381,9 @@ scalar_t* ptr_or_null(const at::Tensor& t) {
 std::tuple<at::Tensor, at::Tensor> lif_forward(const at::Tensor& x, const std::optional<at::Tensor>& v_init,
                                                double inv_tau, double v_threshold, double v_rest,
                                                bool hard_reset, bool decay_input, bool need_state) {
-  check_input(x, "spikedrive::lif_forward");
-  const at::Tensor v0 = optional_state(v_init, x, "v_init");
-  const int64_t T = x.size(0), N = neurons_per_step(x);
-  at::Tensor spikes = at::empty_like(x);
-  at::Tensor v_out = at::empty({need_state ? N : 0}, x.options());
+  const ForwardTensors f = prepare_forward(x, v_init, need_state, "spikedrive::lif_forward");
+  const at::Tensor &v0 = f.v0, &spikes = f.spikes, &v_out = f.v_out;
+  const int64_t T = f.T, N = f.N;
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lif_forward", [&] {
     const LifConstants<scalar_t> c{scalar_t(inv_tau), scalar_t(v_rest), scalar_t(v_threshold)};
     SD_BOOL_SWITCH(hard_reset, kHard, [&] {
@@ -370,16 +400,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> lif_backward(
     const std::optional<at::Tensor>& grad_spikes, const std::optional<at::Tensor>& grad_v, const at::Tensor& x,
     const std::optional<at::Tensor>& v_init, double inv_tau, double v_threshold, double v_rest, bool hard_reset,
     bool decay_input, bool detach_reset, int64_t surrogate, double p0, double p1, bool need_grad_inv_tau) {
-  check_input(x, "spikedrive::lif_backward");
+  const BackwardTensors b = prepare_backward(grad_spikes, grad_v, x, v_init, "spikedrive::lif_backward");
   TORCH_CHECK(surrogate >= kSigmoid && surrogate <= kStraightThrough, "spikedrive::lif_backward: unknown surrogate code ",
               surrogate);
-  const at::Tensor gs = zeros_if_undefined(optional_sequence(grad_spikes, x, "grad_spikes"), x.sizes(), x);
-  const int64_t T = x.size(0), N = neurons_per_step(x);
-  // Undefined grad_v (the final membrane unused) reads as zeros; no grad_v_init without v_init.
-  const at::Tensor gv = optional_state(grad_v, x, "grad_v");
-  const at::Tensor v0 = optional_state(v_init, x, "v_init");
-  at::Tensor grad_x = at::empty_like(x);
-  at::Tensor grad_v_init = at::empty({v0.defined() ? N : 0}, x.options());
+  const at::Tensor &gs = b.gs, &gv = b.gv, &v0 = b.v0, &grad_x = b.grad_x, &grad_v_init = b.grad_v_init;
+  const int64_t T = b.T, N = b.N;
   std::vector<double> partial(static_cast<size_t>(at::get_num_threads()), 0.0);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lif_backward", [&] {
     const LifConstants<scalar_t> c{scalar_t(inv_tau), scalar_t(v_rest), scalar_t(v_threshold)};
@@ -413,11 +438,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> lif_backward(
 std::tuple<at::Tensor, at::Tensor> ilif_forward(const at::Tensor& x, const std::optional<at::Tensor>& v_init,
                                                 int64_t levels, double beta, double tau, bool tau_charge,
                                                 bool need_state) {
-  check_input(x, "spikedrive::ilif_forward");
-  const at::Tensor v0 = optional_state(v_init, x, "v_init");
-  const int64_t T = x.size(0), N = neurons_per_step(x);
-  at::Tensor spikes = at::empty_like(x);
-  at::Tensor v_out = at::empty({need_state ? N : 0}, x.options());
+  const ForwardTensors f = prepare_forward(x, v_init, need_state, "spikedrive::ilif_forward");
+  const at::Tensor &v0 = f.v0, &spikes = f.spikes, &v_out = f.v_out;
+  const int64_t T = f.T, N = f.N;
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "ilif_forward", [&] {
     const IlifConstants<scalar_t> c{scalar_t(levels), scalar_t(beta), scalar_t(tau)};
     SD_BOOL_SWITCH(tau_charge, kTauCharge, [&] {
@@ -432,14 +455,9 @@ std::tuple<at::Tensor, at::Tensor> ilif_backward(const std::optional<at::Tensor>
                                                  const std::optional<at::Tensor>& grad_v, const at::Tensor& x,
                                                  const std::optional<at::Tensor>& v_init, int64_t levels, double beta,
                                                  double tau, bool tau_charge, bool detach_reset) {
-  check_input(x, "spikedrive::ilif_backward");
-  const at::Tensor gs = zeros_if_undefined(optional_sequence(grad_spikes, x, "grad_spikes"), x.sizes(), x);
-  const int64_t T = x.size(0), N = neurons_per_step(x);
-  // Undefined grad_v (the final membrane unused) reads as zeros; no grad_v_init without v_init.
-  const at::Tensor gv = optional_state(grad_v, x, "grad_v");
-  const at::Tensor v0 = optional_state(v_init, x, "v_init");
-  at::Tensor grad_x = at::empty_like(x);
-  at::Tensor grad_v_init = at::empty({v0.defined() ? N : 0}, x.options());
+  const BackwardTensors b = prepare_backward(grad_spikes, grad_v, x, v_init, "spikedrive::ilif_backward");
+  const at::Tensor &gs = b.gs, &gv = b.gv, &v0 = b.v0, &grad_x = b.grad_x, &grad_v_init = b.grad_v_init;
+  const int64_t T = b.T, N = b.N;
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "ilif_backward", [&] {
     const IlifConstants<scalar_t> c{scalar_t(levels), scalar_t(beta), scalar_t(tau)};
     SD_BOOL_SWITCH(tau_charge, kTauCharge, [&] {
