@@ -10,9 +10,9 @@ TRITON := $(VENV)/.triton
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 
-$(STAMP): $(BIN)/python pyproject.toml
+$(STAMP): $(BIN)/python pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,aedat4]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[test,aedat4]'
 	# Builds the fused CPU neuron kernel once (cached); without a compiler the reference loop runs.
 	$(BIN)/spikedrive kernels || echo "spikedrive: no fused CPU kernel; neurons use the reference loop"
 	touch $(STAMP)
@@ -22,7 +22,7 @@ demo: $(STAMP)
 
 # The tests also run the Triton kernels, on CPU through Triton's interpreter.
 $(TRITON): $(STAMP)
-	$(BIN)/pip install --quiet -e '.[triton]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[triton]'
 	touch $(TRITON)
 
 test: $(STAMP) $(TRITON)
