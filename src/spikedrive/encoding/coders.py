@@ -19,6 +19,13 @@ def _check_steps(T: int, who: str) -> None:
         raise ValueError(f"{who}: T must be an integer >= 1, got {T!r}")
 
 
+def _check_no_nan(x: torch.Tensor, who: str, meaning: str) -> None:
+    # A comparison with NaN is false, so a NaN would silently code as "never spikes".
+    nans = int(torch.isnan(x).sum()) if x.is_floating_point() else 0
+    if nans:
+        raise ValueError(f"{who}: x contains NaN ({nans} of {x.numel()} values); it must hold {meaning} in [0, 1]")
+
+
 def direct_encode(x: torch.Tensor, T: int) -> torch.Tensor:
     """Repeat a real-valued input over time: ``[B, ...] -> [T, B, ...]`` (a view, no copy).
 
@@ -45,13 +52,14 @@ def poisson_encode(
     """Bernoulli rate coding: ``s_t ~ Bernoulli(x)`` independently per step, ``[B, ...] -> [T, B, ...]``.
 
     Args:
-        x: intensities in ``[0, 1]`` (values outside raise ``ValueError``).
+        x: intensities in ``[0, 1]`` (values outside, and NaN, raise ``ValueError``).
         T: number of time steps.
         generator: random source (``torch.Generator`` on ``x``'s device) for reproducible codes.
         straight_through: pass ``d s / d x = 1`` backward (the gradient of ``E[s]``); otherwise
             the code is not differentiable.
     """
     _check_steps(T, "poisson_encode")
+    _check_no_nan(x, "poisson_encode", "firing probabilities")
     if x.numel() and (x.min() < 0 or x.max() > 1):
         raise ValueError(
             f"poisson_encode: x must lie in [0, 1] (it is a firing probability), got range "
@@ -66,8 +74,12 @@ def poisson_encode(
 
 def latency_encode(x: torch.Tensor, T: int, threshold: float = 0.0) -> torch.Tensor:
     """Time-to-first-spike coding: one spike at step ``round((1 - x) (T - 1))``, none if
-    ``x <= threshold``; brighter fires earlier. ``[B, ...] -> [T, B, ...]`` of 0/1."""
+    ``x <= threshold``; brighter fires earlier. ``[B, ...] -> [T, B, ...]`` of 0/1.
+
+    ``x`` holds intensities; values outside ``[0, 1]`` are clamped to it, NaN raises
+    ``ValueError`` (it has no place in time)."""
     _check_steps(T, "latency_encode")
+    _check_no_nan(x, "latency_encode", "intensities")
     x = x.clamp(0, 1)
     step = torch.round((1.0 - x) * (T - 1)).long()
     t = torch.arange(T, device=x.device).view(T, *([1] * x.dim()))

@@ -5,19 +5,24 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ._checks import require_steps
 from .dispatch import BACKENDS
 
 __all__ = ["SpikingNeuron", "check_sequence", "set_neuron_backend"]
 
 
 def check_sequence(x: torch.Tensor, who: str) -> None:
-    """Raise a clear error unless ``x`` is a floating ``[T, B, ...]`` tensor."""
+    """Raise a clear error unless ``x`` is a floating ``[T, B, ...]`` tensor with ``T >= 1``.
+
+    Every neuron's entry point calls this before any backend runs, so they all refuse the same
+    inputs with the same message."""
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{who}: expected a torch.Tensor of shape [T, B, ...], got {type(x).__name__}")
     if x.dim() < 2:
         raise ValueError(f"{who}: expected input of shape [T, B, ...], got shape {tuple(x.shape)}")
     if not x.is_floating_point():
         raise TypeError(f"{who}: expected a floating-point input, got {x.dtype}")
+    require_steps(x, who)
 
 
 class SpikingNeuron(nn.Module):
@@ -64,12 +69,20 @@ class SpikingNeuron(nn.Module):
         self, x: torch.Tensor, v_init: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Streaming form: ``(spikes [T, B, ...], membrane after the last step [B, ...])``,
-        starting from ``v_init`` (``[B, ...]``, rest if ``None``)."""
-        check_sequence(x, type(self).__name__)
-        if v_init is not None and v_init.shape != x.shape[1:]:
-            raise ValueError(
-                f"{type(self).__name__}: v_init must have shape {tuple(x.shape[1:])}, got {tuple(v_init.shape)}"
-            )
+        starting from ``v_init`` (``[B, ...]``, rest if ``None``).
+
+        The state follows the input: ``v_init`` is cast to ``x``'s dtype (differentiably, so a
+        float64 state still receives its gradient) on every backend, and both outputs are in
+        ``x``'s dtype."""
+        who = type(self).__name__
+        check_sequence(x, who)
+        if v_init is not None:
+            if not isinstance(v_init, torch.Tensor):
+                raise TypeError(f"{who}: v_init must be a torch.Tensor of shape [B, ...] or None, "
+                                f"got {type(v_init).__name__}")
+            if v_init.shape != x.shape[1:]:
+                raise ValueError(f"{who}: v_init must have shape {tuple(x.shape[1:])}, got {tuple(v_init.shape)}")
+            v_init = v_init.to(x.dtype)
         spikes, v = self._run(x, v_init, need_state=True)
         assert v is not None
         return spikes, v

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from ._checks import at_least, finite, integer_at_least
 from .base import SpikingNeuron
 from .dispatch import resolve_kernel
 from .functional import expand_integer_spikes
@@ -22,11 +23,11 @@ class ILIF(SpikingNeuron):
     integer model exactly.
 
     Args:
-        D: the largest integer (number of virtual time steps), ``>= 1``.
+        D: the largest integer (number of virtual time steps), an ``int >= 1`` (not a bool).
         beta: membrane decay of the "decay" charge ``H = beta V + X`` (SpikeYOLO: 0.25).
         charge: ``"decay"`` (``H = beta V + X``) or ``"tau"`` (``H = V + (X - V)/tau``, the Gen1
             checkpoint's variant).
-        tau: time constant of the ``"tau"`` charge.
+        tau: time constant of the ``"tau"`` charge, a finite number ``>= 1`` (time steps).
         detach_reset: no gradient through the spike in the reset (the released code detaches).
         backend: ``"auto" | "reference" | "cpu" | "triton"``.
     """
@@ -43,18 +44,19 @@ class ILIF(SpikingNeuron):
         backend: str = "auto",
     ) -> None:
         super().__init__(backend)
-        if not isinstance(D, int) or D < 1:
-            raise ValueError(f"ILIF: D must be an integer >= 1, got {D!r}")
+        who = type(self).__name__
+        D = integer_at_least(D, who, "D", 1)
+        beta_expected = "a finite number in [0, 1)"
+        beta = finite(beta, who, "beta (membrane decay)", beta_expected)
         if not 0.0 <= beta < 1.0:
-            raise ValueError(f"ILIF: beta (membrane decay) must be in [0, 1), got {beta}")
-        if not tau >= 1.0:
-            raise ValueError(f"ILIF: tau must be >= 1 (time steps), got {tau}")
+            raise ValueError(f"{who}: beta (membrane decay) must be {beta_expected}, got {beta}")
+        tau = at_least(tau, who, "tau", 1.0, unit="time steps")
         if charge not in ("decay", "tau"):
-            raise ValueError(f"ILIF: charge must be 'decay' or 'tau', got {charge!r}")
+            raise ValueError(f"{who}: charge must be 'decay' or 'tau', got {charge!r}")
         self.D = D
-        self.beta = float(beta)
+        self.beta = beta
         self.charge = charge
-        self.tau = float(tau)
+        self.tau = tau
         self.detach_reset = detach_reset
         self.spike_driven = False
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+from typing import NoReturn
 
 import torch
 from torch import nn
 
+from ._checks import at_least, finite, surrogate_instance
 from .base import SpikingNeuron
 from .dispatch import resolve_kernel
 from .surrogate import Sigmoid, Surrogate
@@ -22,12 +24,14 @@ class LIF(SpikingNeuron):
     with ``v_reset=None``, soft reset ``V = H - V_th S``. See :mod:`spikedrive.neurons.functional`.
 
     Args:
-        tau: membrane time constant in time steps (> 1 for a leak; ``tau=1`` forgets everything).
-        v_threshold: firing threshold.
-        v_reset: reset potential, or ``None`` for soft reset.
+        tau: membrane time constant in time steps, a finite number ``>= 1`` (> 1 for a leak;
+            ``tau=1`` forgets everything).
+        v_threshold: firing threshold, a finite number.
+        v_reset: reset potential (a finite number), or ``None`` for soft reset.
         decay_input: scale the input by ``1/tau``.
         detach_reset: no gradient through the spike in the reset.
-        surrogate: surrogate gradient object; ``None`` means ``Sigmoid(alpha=4.0)``.
+        surrogate: surrogate gradient, a :class:`Surrogate` instance such as ``Atan()`` (never a
+            name); ``None`` means ``Sigmoid(alpha=4.0)``.
         backend: ``"auto" | "reference" | "cpu" | "triton"``.
     """
 
@@ -44,23 +48,25 @@ class LIF(SpikingNeuron):
         backend: str = "auto",
     ) -> None:
         super().__init__(backend)
-        if not tau >= 1.0:
-            raise ValueError(f"LIF: tau must be >= 1 (time steps), got {tau}")
-        self.tau = float(tau)
-        self.v_threshold = float(v_threshold)
-        self.v_reset = None if v_reset is None else float(v_reset)
+        who = type(self).__name__
+        self.tau = at_least(tau, who, "tau", 1.0, unit="time steps")
+        self.v_threshold = finite(v_threshold, who, "v_threshold")
+        self.v_reset = None if v_reset is None else finite(
+            v_reset, who, "v_reset", "a finite number or None (soft reset)")
         self.decay_input = decay_input
         self.detach_reset = detach_reset
-        self.surrogate = Sigmoid(4.0) if surrogate is None else surrogate
+        self.surrogate = Sigmoid(4.0) if surrogate is None else surrogate_instance(surrogate, who)
 
     @classmethod
     def with_decay(cls, decay: float, v_threshold: float, **kwargs) -> "LIF":
         """The "decay" form ``H = decay * V + X`` (MA-SNN, TA-SNN, ASA-SNN, SpikeYOLO's papers).
 
         Equivalent to ``decay_input=False`` with ``tau = 1 / (1 - decay)`` and reset to 0.
+        ``decay`` is in ``[0, 1)``; ``kwargs`` are the other constructor arguments.
         """
+        decay = finite(decay, "LIF.with_decay", "decay", "a finite number in [0, 1)")
         if not 0.0 <= decay < 1.0:
-            raise ValueError(f"LIF.with_decay: decay must be in [0, 1), got {decay}")
+            raise ValueError(f"LIF.with_decay: decay must be a finite number in [0, 1), got {decay}")
         kwargs.setdefault("v_reset", 0.0)
         return cls(tau=1.0 / (1.0 - decay), v_threshold=v_threshold, decay_input=False, **kwargs)
 
@@ -102,6 +108,14 @@ class IF(LIF):
     ) -> None:
         super().__init__(1.0, v_threshold, v_reset, False, detach_reset, surrogate, backend)
 
+    @classmethod
+    def with_decay(cls, decay: float, v_threshold: float, **kwargs) -> NoReturn:
+        """Not applicable: IF has no leak, so there is no decay to set. Always ``TypeError``."""
+        raise TypeError(
+            f"{cls.__name__}.with_decay: IF has no leak (H = V + X), so a decay does not apply; "
+            f"use LIF.with_decay(decay, v_threshold) for H = decay * V + X, or {cls.__name__}(v_threshold=...)"
+        )
+
     def _inv_tau(self) -> float:
         return 0.0
 
@@ -111,13 +125,32 @@ class IF(LIF):
 
 class ParametricLIF(LIF):
     """LIF with a learnable time constant (PLIF): ``1/tau = sigmoid(w)``, ``w`` one scalar per
-    layer, initialised so that ``tau = init_tau``. Other arguments as :class:`LIF`."""
+    layer, initialised so that ``tau = init_tau`` (a finite number ``> 1``: ``tau = 1`` would
+    need ``w = +inf``). Other arguments as :class:`LIF`; ``tau`` keeps the initial value, the
+    learned one is :attr:`current_tau`."""
 
     def __init__(self, init_tau: float = 2.0, **kwargs) -> None:
-        if not init_tau > 1.0:
-            raise ValueError(f"ParametricLIF: init_tau must be > 1, got {init_tau}")
+        init_tau = at_least(init_tau, type(self).__name__, "init_tau", 1.0, strict=True, unit="time steps")
         super().__init__(tau=init_tau, **kwargs)
+        self.init_tau = init_tau
         self.w = nn.Parameter(torch.tensor(-math.log(init_tau - 1.0)))
+
+    @classmethod
+    def with_decay(cls, decay: float, v_threshold: float, **kwargs) -> "ParametricLIF":
+        """The "decay" form ``H = decay * V + X`` with a learnable decay, starting at ``decay``.
+
+        As :meth:`LIF.with_decay`: ``decay_input=False``, reset to 0 unless ``v_reset`` is given,
+        and ``init_tau = 1 / (1 - decay)``; training then moves ``decay = 1 - sigmoid(w)``.
+        ``decay`` must lie strictly inside ``(0, 1)``: ``decay = 0`` is ``tau = 1``, which the
+        sigmoid reaches only at ``w = +inf``.
+        """
+        who = f"{cls.__name__}.with_decay"
+        decay = finite(decay, who, "decay", "a finite number in (0, 1) (the initial learnable decay)")
+        if not 0.0 < decay < 1.0:
+            raise ValueError(f"{who}: decay must be a finite number in (0, 1) (the initial learnable decay), "
+                             f"got {decay}")
+        kwargs.setdefault("v_reset", 0.0)
+        return cls(init_tau=1.0 / (1.0 - decay), v_threshold=v_threshold, decay_input=False, **kwargs)
 
     @property
     def current_tau(self) -> float:
@@ -126,3 +159,10 @@ class ParametricLIF(LIF):
 
     def _inv_tau(self) -> torch.Tensor:
         return torch.sigmoid(self.w)
+
+    def extra_repr(self) -> str:
+        return (
+            f"current_tau={self.current_tau:.4g}, init_tau={self.init_tau:g}, v_threshold={self.v_threshold:g}, "
+            f"v_reset={self.v_reset}, decay_input={self.decay_input}, detach_reset={self.detach_reset}, "
+            f"surrogate={self.surrogate}, backend={self.backend!r}"
+        )

@@ -83,32 +83,49 @@ def _load() -> Any:
     return torch.ops.spikedrive_cpu
 
 
+def _try_load() -> None:
+    # Under the lock, so two threads never build at once; runs once per process.
+    with _LOCK:
+        if _STATE["tried"]:
+            return
+        if os.environ.get("SPIKEDRIVE_NO_CPU_KERNEL", "") not in ("", "0"):
+            error = "disabled by SPIKEDRIVE_NO_CPU_KERNEL"
+        else:
+            try:
+                _STATE["ops"] = _load()
+                error = None
+            except Exception as err:  # a compiler error, no compiler, no ninja, a bad cache
+                error = f"{type(err).__name__}: {str(err).strip().splitlines()[-1] if str(err).strip() else ''}"
+        # "error" is written before "tried": a reader that sees either one outside the lock
+        # sees the outcome, never a half-finished attempt.
+        _STATE["error"] = error
+        _STATE["tried"] = True
+
+
 def cpu_ops() -> Any:
     """The compiled operator namespace (``torch.ops.spikedrive_cpu``), building it on first call.
 
-    Raises ``RuntimeError`` naming the cause if it cannot be built or loaded."""
-    with _LOCK:
-        if not _STATE["tried"]:
-            _STATE["tried"] = True
-            if os.environ.get("SPIKEDRIVE_NO_CPU_KERNEL", "") not in ("", "0"):
-                _STATE["error"] = "disabled by SPIKEDRIVE_NO_CPU_KERNEL"
-            else:
-                try:
-                    _STATE["ops"] = _load()
-                except Exception as err:  # a compiler error, no compiler, no ninja, a bad cache
-                    _STATE["error"] = f"{type(err).__name__}: {str(err).strip().splitlines()[-1] if str(err).strip() else ''}"
-        if _STATE["ops"] is None:
-            raise RuntimeError(f"the fused CPU neuron kernel is not available ({_STATE['error']})")
-        return _STATE["ops"]
+    Every fused CPU neuron call asks for it, so once loaded it is read without the lock
+    (double-checked loading: ``_STATE["ops"]`` is written once, under the lock, and never
+    cleared). Raises ``RuntimeError`` naming the cause if it cannot be built or loaded."""
+    ops = _STATE["ops"]
+    if ops is not None:
+        return ops
+    if _STATE["error"] is None:
+        _try_load()
+    if _STATE["ops"] is None:
+        raise RuntimeError(f"the fused CPU neuron kernel is not available ({_STATE['error']})")
+    return _STATE["ops"]
 
 
 def cpu_kernel_error() -> str | None:
-    """Why the CPU kernel is unavailable, or ``None`` if it loaded (tries to load it)."""
-    try:
-        cpu_ops()
-    except RuntimeError:
-        return _STATE["error"]
-    return None
+    """Why the CPU kernel is unavailable, or ``None`` if it loaded (tries to load it). Takes no
+    lock once the outcome is known, loaded or not."""
+    if _STATE["ops"] is not None:
+        return None
+    if _STATE["error"] is None:
+        _try_load()
+    return _STATE["error"]
 
 
 def cpu_tensor_supported(x: torch.Tensor) -> bool:
@@ -117,7 +134,7 @@ def cpu_tensor_supported(x: torch.Tensor) -> bool:
     The first time it is found missing, warn once that the reference loop runs instead."""
     if x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64):
         return False
-    if _STATE["ops"] is not None:  # every neuron call asks: skip the lock once it is loaded
+    if _STATE["ops"] is not None:  # every neuron call asks: no lock once the outcome is known
         return True
     error = cpu_kernel_error()
     if error is not None and not _STATE["warned"]:

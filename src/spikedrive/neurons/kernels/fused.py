@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from .._checks import require_steps
 from ..surrogate import Atan, Rectangle, Sigmoid, StraightThrough, Surrogate
 
 __all__ = ["surrogate_code", "lif_supported", "ilif_supported", "fused_lif", "fused_ilif", "MAX_LEVELS"]
@@ -131,7 +132,9 @@ def fused_lif(
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Multi-step LIF over ``x`` ``[T, ...]`` on a fused backend; arguments and result exactly as
     :func:`spikedrive.neurons.functional.lif_reference` (``(spikes [T, ...], v [...])``), but the
-    membrane is ``None`` when ``need_state`` is false (not written at all)."""
+    membrane is ``None`` when ``need_state`` is false (not written at all). ``T = 0`` is a
+    ``ValueError``, as in the reference."""
+    require_steps(x, "fused LIF")
     code = surrogate_code(surrogate)
     if code is None:
         raise ValueError(f"fused LIF kernels do not implement the surrogate {surrogate!r}")
@@ -161,6 +164,7 @@ def fused_ilif(
     """Multi-step I-LIF on a fused backend; arguments and result as
     :func:`spikedrive.neurons.functional.ilif_reference` (membrane ``None`` without
     ``need_state``)."""
+    require_steps(x, "fused I-LIF")
     if charge not in ("decay", "tau"):
         raise ValueError(f"I-LIF: charge must be 'decay' or 'tau', got {charge!r}")
     x, v_init = _prepare(x, v_init)

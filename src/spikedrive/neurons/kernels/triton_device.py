@@ -76,9 +76,14 @@ def _lif_charge(v, xt, k, rest, DECAY_INPUT: tl.constexpr, ST: tl.constexpr, CT:
 
 
 def _lif_reset(h, fire, rest_s, vth_s, HARD: tl.constexpr, ST: tl.constexpr, CT: tl.constexpr):
-    """The membrane after the spike ``fire`` of H: v_rest where it fired (hard), or H - V_th."""
+    """The membrane after the spike ``fire`` of H: ``H (1 - S) + v_rest S`` (hard), or H - V_th
+    where it fired (soft)."""
     if HARD:
-        v = tl.where(fire, rest_s, h)
+        # The reference's arithmetic, not a select: an infinite H that fires gives
+        # inf * 0 = NaN, and the membrane stays NaN as in the reference loop.
+        s = tl.where(fire, 1.0, 0.0).to(CT)
+        kept = (h * (1.0 - s)).to(ST).to(CT)
+        v = (kept + (rest_s * s).to(ST).to(CT)).to(ST).to(CT)
     else:
         v = tl.where(fire, (h - vth_s).to(ST).to(CT), h)
     return v

@@ -72,9 +72,12 @@ _SIGMOID, _ATAN, _RECTANGLE, _STRAIGHT_THROUGH = 0, 1, 2, 3
 def _import_triton() -> Any:
     """The ``triton`` module, or ``None`` (the reason is kept for :func:`triton_error`)."""
     global triton, tl
+    # Asked on every CUDA neuron call: once the outcome is known, no lock. "tried" is written
+    # last, under the lock, so a reader that sees it also sees the module or the error.
+    if _STATE["tried"]:
+        return triton
     with _LOCK:
         if not _STATE["tried"]:
-            _STATE["tried"] = True
             try:
                 import triton as triton_module
                 from triton import language
@@ -82,6 +85,7 @@ def _import_triton() -> Any:
                 _STATE["error"] = f"{type(err).__name__}: {err}"
             else:
                 triton, tl = triton_module, language
+            _STATE["tried"] = True
         return triton
 
 
@@ -146,6 +150,9 @@ def _kernels() -> SimpleNamespace:
     """The four kernels decorated for the current mode (interpreted or compiled), cached."""
     _require_triton()  # binds ``triton`` and ``tl`` when nothing has yet
     interpret = _interpreting()
+    jitted = _JITTED.get(interpret)  # written once per mode, under the lock: read without it
+    if jitted is not None:
+        return jitted
     with _LOCK:
         jitted = _JITTED.get(interpret)
         if jitted is None:

@@ -121,7 +121,10 @@ struct LifDynamics {
   scalar_t spike(scalar_t h) const { return (h - c.vth) >= scalar_t(0) ? scalar_t(1) : scalar_t(0); }
   scalar_t settle(scalar_t h, scalar_t s) const {
     if constexpr (kHard) {
-      return s > scalar_t(0) ? c.rest : h;
+      // The reference's arithmetic, not a select: where H is infinite and fires, H (1 - S) is
+      // NaN and the membrane stays NaN, as in the reference loop (and SpikingJelly). A select
+      // would reset it to v_rest and let the neuron fire on.
+      return h * (scalar_t(1) - s) + c.rest * s;
     } else {
       return s > scalar_t(0) ? h - c.vth : h;
     }
