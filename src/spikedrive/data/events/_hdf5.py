@@ -9,27 +9,39 @@ import h5py
 
 from ._records import PathLike, as_path
 from .errors import CorruptFileError
+from .signature import hdf5_kind, looks_like_nmnist, require_format, wrong_format
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
-def open_hdf5(path: PathLike) -> h5py.File:
+def open_hdf5(path: PathLike, reader: str = "open_hdf5", expected: str = "hdf5") -> h5py.File:
     """Open ``path`` read-only; a non-HDF5 or truncated file raises CorruptFileError.
 
     HDF5 keeps its superblock at byte 0 (or 512, 1024, ...), so a missing signature is
     reported at byte 0; h5py's own truncation check (stored end-of-file address beyond the
-    real size) is reported at the real end of the file.
+    real size) is reported at the real end of the file. A file with another format's
+    signature, or an HDF5 file of the other layout (``expected`` "mvsec" given an SHD file or
+    the reverse), raises WrongFormatError naming ``reader`` and both formats.
     """
     path = as_path(path)
+    # no signature at byte 0 may still be HDF5 behind a user block: let h5py decide then
+    require_format(path, reader, expected, ("hdf5", None))
     try:
-        return h5py.File(path, "r")
+        f = h5py.File(path, "r")
     except OSError as err:
-        with open(path, "rb") as f:
-            head = f.read(8)
+        with open(path, "rb") as fh:
+            head = fh.read(8)
         if head != HDF5_SIGNATURE:
+            if looks_like_nmnist(path):
+                raise wrong_format(path, reader, expected, None) from None
             raise CorruptFileError(path, 0, "not an HDF5 file (no signature)") from None
         size = os.path.getsize(path)
         raise CorruptFileError(path, size, f"truncated or corrupt HDF5 file (h5py: {err})") from None
+    kind = hdf5_kind(f)
+    if expected != "hdf5" and kind is not None and kind != expected:
+        f.close()  # an open handle would be reused by libhdf5 for a rewritten file of this name
+        raise wrong_format(path, reader, expected, kind)
+    return f
 
 
 def dataset(f: h5py.File, key: str, path: PathLike) -> h5py.Dataset:

@@ -8,16 +8,21 @@ import numpy as np
 
 from ._records import PathLike, as_path
 from .errors import CorruptFileError
+from .signature import npy_kind, require_format, wrong_format
 
 
-def load_structured_npy(path: PathLike) -> np.ndarray:
+def load_structured_npy(path: PathLike, reader: str = "load_structured_npy",
+                        expected: str = "npy") -> np.ndarray:
     """Load a 1-D structured ``.npy`` array, refusing truncated or malformed files.
 
     ``np.load`` alone reports a truncated file as a bare reshape error with no offset and
     would unpickle object arrays; this reads the header itself, checks the payload length,
-    and never unpickles.
+    and never unpickles. A file of another format, or an NPY file of the other kind
+    (``expected`` "prophesee_npy" given Gen1 boxes or the reverse), raises WrongFormatError
+    naming ``reader`` and both formats.
     """
     path = as_path(path)
+    require_format(path, reader, expected, ("npy",))
     fmt = np.lib.format
     with open(path, "rb") as f:
         try:
@@ -37,6 +42,9 @@ def load_structured_npy(path: PathLike) -> np.ndarray:
             raise CorruptFileError(
                 path, offset, f"expected a 1-D structured array, got shape {shape} dtype {dtype}"
             )
+        kind = npy_kind(dtype.names)
+        if expected != "npy" and kind is not None and kind != expected:
+            raise wrong_format(path, reader, expected, kind)
         n = shape[0]
         need = offset + n * dtype.itemsize
         size = os.path.getsize(path)

@@ -26,6 +26,7 @@ from .aedat_header import AedatHeader, read_aedat_header
 from ._validate import _check_ranges
 from .dtype import EVENT_DTYPE, as_events
 from .errors import CorruptFileError
+from .signature import wrong_format
 
 __all__ = [
     "CHIPS",
@@ -129,12 +130,14 @@ def read_aedat2(path: PathLike, chip: str | None = None,
         ``p = 1`` for ON. Special/APS/IMU records are skipped (they are not polarity events).
 
     Raises:
+        WrongFormatError (a CorruptFileError): not an AEDAT 2.0 file (names what it is).
         CorruptFileError (a ValueError): a partial trailing record or an address outside the
             sensor; the message names the file and the byte offset.
     """
-    header = read_aedat_header(path) if header is None else header
+    if header is None:
+        header = read_aedat_header(path, reader="read_aedat2", expected="aedat2")
     if header.major != 2:
-        raise ValueError(f"read_aedat2: {path} is AEDAT {header.version}, not 2.0")
+        raise wrong_format(path, "read_aedat2", "aedat2", f"aedat{header.major}")
     layout = _layout(path, chip, header)
     n = count_records(path, header.data_offset, _RECORD.itemsize)
     rec = read_records(path, header.data_offset, _RECORD, 0, n)
@@ -144,9 +147,7 @@ def read_aedat2(path: PathLike, chip: str | None = None,
 def iter_aedat2(path: PathLike, chip: str | None = None,
                 chunk_events: int = DEFAULT_CHUNK) -> Iterator[np.ndarray]:
     """Stream an AEDAT 2.0 file in chunks of at most ``chunk_events`` records."""
-    header = read_aedat_header(path)
-    if header.major != 2:
-        raise ValueError(f"iter_aedat2: {path} is AEDAT {header.version}, not 2.0")
+    header = read_aedat_header(path, reader="iter_aedat2", expected="aedat2")
     layout = _layout(path, chip, header)
     n = count_records(path, header.data_offset, _RECORD.itemsize)
     for first, rec in iter_record_chunks(path, header.data_offset, _RECORD, n, chunk_events):

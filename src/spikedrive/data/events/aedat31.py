@@ -25,6 +25,7 @@ from ._validate import _check_ranges
 from .aedat_header import AedatHeader, read_aedat_header
 from .dtype import EVENT_DTYPE, as_events, empty_events
 from .errors import CorruptFileError
+from .signature import wrong_format
 
 __all__ = [
     "PACKET_HEADER",
@@ -111,9 +112,10 @@ def iter_aedat31(path: PathLike, chunk_events: int = DEFAULT_CHUNK,
     if chunk_events <= 0:
         raise ValueError(f"chunk_events must be positive, got {chunk_events}")
     path = as_path(path)
-    header = read_aedat_header(path) if header is None else header
+    if header is None:
+        header = read_aedat_header(path, reader="iter_aedat31", expected="aedat3")
     if header.major != 3:
-        raise ValueError(f"iter_aedat31: {path} is AEDAT {header.version}, not 3.x")
+        raise wrong_format(path, "iter_aedat31", "aedat3", f"aedat{header.major}")
     parts: list[np.ndarray] = []
     held = 0
     for pos, h, rec in _packets(path, header):
@@ -136,9 +138,14 @@ def read_aedat31(path: PathLike, header: AedatHeader | None = None) -> np.ndarra
         x/y as stored (origin top left), ``p = 1`` for ON; invalidated events skipped.
 
     Raises:
+        WrongFormatError (a CorruptFileError): not an AEDAT 3.x file (names what it is).
         CorruptFileError (a ValueError): bad header, a packet cut short, or an invalid packet
             header; the message names the file and the packet's byte offset.
     """
+    if header is None:
+        header = read_aedat_header(path, reader="read_aedat31", expected="aedat3")
+    if header.major != 3:
+        raise wrong_format(path, "read_aedat31", "aedat3", f"aedat{header.major}")
     parts = list(iter_aedat31(path, chunk_events=1 << 62, header=header))
     return parts[0] if len(parts) == 1 else (np.concatenate(parts) if parts else empty_events())
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import struct
+import xml.etree.ElementTree as ET
 
 import numpy as np
 
@@ -23,10 +24,13 @@ from ._records import PathLike, as_path
 from .aedat_header import read_aedat_header
 from .dtype import EVENT_DTYPE, empty_events
 from .errors import CorruptFileError
+from .signature import wrong_format
 
 __all__ = [
     "read_aedat4",
     "packet_offsets",
+    "read_aedat4_info",
+    "aedat4_sensor_size",
 ]
 
 _INSTALL_HINT = "reading AEDAT4 files needs the 'aedat' package: pip install 'spikedrive[aedat4]'"
@@ -40,32 +44,50 @@ def _import_aedat():
     return aedat
 
 
+def _field_offset(hdr: bytes, index: int) -> tuple[int, int]:
+    """``(table_start, field_offset)`` of IOHeader field ``index`` (offset 0: absent)."""
+    root = struct.unpack_from("<I", hdr, 0)[0]
+    vtable = root - struct.unpack_from("<i", hdr, root)[0]
+    vt_size = struct.unpack_from("<H", hdr, vtable)[0]
+    if vt_size < 4 + 2 * (index + 1):  # the vtable has no slot for this field
+        return root, 0
+    return root, struct.unpack_from("<H", hdr, vtable + 4 + 2 * index)[0]
+
+
 def _data_table_position(path: PathLike, hdr: bytes, at: int) -> int:
     """``dataTablePosition`` (field 1, int64) of the IOHeader flatbuffer, or -1 if absent."""
     try:
-        root = struct.unpack_from("<I", hdr, 0)[0]
-        vtable = root - struct.unpack_from("<i", hdr, root)[0]
-        vt_size = struct.unpack_from("<H", hdr, vtable)[0]
-        if vt_size < 4 + 2 * 2:  # the vtable has no slot for field 1
-            return -1
-        field = struct.unpack_from("<H", hdr, vtable + 4 + 2 * 1)[0]
+        root, field = _field_offset(hdr, 1)
         return -1 if field == 0 else struct.unpack_from("<q", hdr, root + field)[0]
     except struct.error:
         raise CorruptFileError(path, at, "malformed IOHeader flatbuffer") from None
 
 
-def packet_offsets(path: PathLike) -> list[int]:
-    """Byte offsets of every packet of an AEDAT 4.0 file, checking that each one fits.
+def _info_node(path: PathLike, hdr: bytes, at: int) -> str:
+    """``infoNode`` (field 2, string): the XML description of the streams, or ""."""
+    try:
+        root, field = _field_offset(hdr, 2)
+        if field == 0:
+            return ""
+        start = root + field + struct.unpack_from("<I", hdr, root + field)[0]
+        (length,) = struct.unpack_from("<I", hdr, start)
+        text = hdr[start + 4: start + 4 + length]
+        if len(text) != length:
+            raise struct.error("string runs past the IOHeader")
+        return text.decode("utf-8")
+    except (struct.error, UnicodeDecodeError):
+        raise CorruptFileError(path, at, "malformed IOHeader flatbuffer (infoNode)") from None
 
-    Raises CorruptFileError at the offset of a packet cut short by the end of the file.
-    """
+
+def _io_header(path: PathLike, reader: str) -> tuple[int, bytes, int]:
+    """``(offset_of_IOHeader_length, IOHeader bytes, file size)``, checked against the file."""
     path = as_path(path)
-    header = read_aedat_header(path)
+    header = read_aedat_header(path, reader=reader, expected="aedat4")
     if header.major != 4:
-        raise ValueError(f"{path} is AEDAT {header.version}, not 4.0")
+        raise wrong_format(path, reader, "aedat4", f"aedat{header.major}")
     size = os.path.getsize(path)
+    pos = header.data_offset
     with open(path, "rb") as f:
-        pos = header.data_offset
         f.seek(pos)
         raw = f.read(4)
         if len(raw) < 4:
@@ -73,9 +95,66 @@ def packet_offsets(path: PathLike) -> list[int]:
         (hdr_len,) = struct.unpack("<i", raw)
         if hdr_len <= 0 or pos + 4 + hdr_len > size:
             raise CorruptFileError(path, pos, f"IOHeader of {hdr_len} bytes does not fit the file")
-        hdr = f.read(hdr_len)
-        table = _data_table_position(path, hdr, pos + 4)
-        pos += 4 + hdr_len
+        return pos, f.read(hdr_len), size
+
+
+def read_aedat4_info(path: PathLike) -> str:
+    """The XML stream description (DV's ``infoNode``) in an AEDAT 4.0 file's IOHeader.
+
+    Reads only the header; needs no ``aedat`` package. Empty when the file has none.
+    """
+    pos, hdr, _ = _io_header(path, "read_aedat4_info")
+    return _info_node(path, hdr, pos + 4)
+
+
+def aedat4_sensor_size(path: PathLike, stream_id: int | None = None) -> tuple[int, int] | None:
+    """``(W, H)`` of an event stream from the ``sizeX`` / ``sizeY`` of the file's XML header.
+
+    Args:
+        path: the ``.aedat4`` file.
+        stream_id: the event stream (as :func:`read_aedat4`); None takes the lowest id.
+
+    Returns:
+        The size, or None when the header describes no event stream with a size.
+    """
+    pos, hdr, _ = _io_header(path, "aedat4_sensor_size")
+    xml = _info_node(path, hdr, pos + 4)
+    if not xml:
+        return None
+    try:
+        root = ET.fromstring(xml)
+    except ET.ParseError:
+        raise CorruptFileError(path, pos + 4, "malformed XML stream description") from None
+    sizes: dict[int, tuple[int, int]] = {}
+    for node in root.iter("node"):
+        attrs = {a.get("key"): a.text for a in node.findall("attr")}
+        name = node.get("name", "")
+        if attrs.get("typeIdentifier") != "EVTS" or not name.isdigit():
+            continue
+        info = node.find("node[@name='info']")
+        if info is None:
+            continue
+        dims = {a.get("key"): a.text for a in info.findall("attr")}
+        try:
+            sizes[int(name)] = (int(dims["sizeX"]), int(dims["sizeY"]))
+        except (KeyError, TypeError, ValueError):
+            continue
+    if not sizes:
+        return None
+    return sizes[min(sizes)] if stream_id is None else sizes.get(stream_id)
+
+
+def packet_offsets(path: PathLike, *, reader: str = "packet_offsets") -> list[int]:
+    """Byte offsets of every packet of an AEDAT 4.0 file, checking that each one fits.
+
+    Raises CorruptFileError at the offset of a packet cut short by the end of the file, and
+    WrongFormatError (naming ``reader``) for a file that is not AEDAT 4.0.
+    """
+    path = as_path(path)
+    pos, hdr, size = _io_header(path, reader)
+    table = _data_table_position(path, hdr, pos + 4)
+    with open(path, "rb") as f:
+        pos += 4 + len(hdr)
         end = size if table < 0 else min(table, size)
         if end < pos:
             raise CorruptFileError(path, pos, f"data table position {table} lies inside the header")
@@ -113,9 +192,9 @@ def read_aedat4(path: PathLike, stream_id: int | None = None) -> np.ndarray:
         CorruptFileError (a ValueError): truncated or undecodable file, with the byte offset
             of the failing packet.
     """
-    aedat = _import_aedat()
     path = as_path(path)
-    offsets = packet_offsets(path)
+    offsets = packet_offsets(path, reader="read_aedat4")  # before the import: name a wrong file
+    aedat = _import_aedat()
     try:
         decoder = aedat.Decoder(str(path))
     except (RuntimeError, OSError) as err:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from ._records import PathLike, as_path
 from .errors import CorruptFileError
+from .signature import require_format
 
 __all__ = ["AedatHeader", "read_aedat_header"]
 
@@ -53,18 +54,30 @@ class AedatHeader:
         return None
 
 
-def read_aedat_header(path: PathLike) -> AedatHeader:
+#: the version keys of :func:`.signature.sniff_format` each expected format accepts
+_ACCEPT = {"aedat": ("aedat2", "aedat3", "aedat4", "aedat"), "aedat2": ("aedat2",),
+           "aedat3": ("aedat3",), "aedat4": ("aedat4",)}
+
+
+def read_aedat_header(path: PathLike, *, reader: str = "read_aedat_header",
+                      expected: str = "aedat") -> AedatHeader:
     """Parse the version line and the text header of an AEDAT 2.x/3.x/4.0 file.
 
+    Args:
+        path: the file.
+        reader: the public function asking, named in a wrong-format message.
+        expected: ``"aedat"`` (any version) or ``"aedat2"`` / ``"aedat3"`` / ``"aedat4"``.
+
     Raises:
-        CorruptFileError (a ValueError): no ``#!AER-DAT`` version line, a header cut off by
-            the end of the file, or (3.x) no ``#!END-HEADER`` line.
+        WrongFormatError (a CorruptFileError): no ``#!AER-DAT`` version line (the message
+            names the format the file is, when known) or another AEDAT version than expected.
+        CorruptFileError (a ValueError): a header cut off by the end of the file, or (3.x) no
+            ``#!END-HEADER`` line.
     """
     path = as_path(path)
+    require_format(path, reader, expected, _ACCEPT[expected])
     with open(path, "rb") as f:
         first = f.readline(_MAX_LINE)
-        if not first.startswith(b"#!AER-DAT"):
-            raise CorruptFileError(path, 0, "not an AEDAT file (no '#!AER-DAT' version line)")
         if not first.endswith(b"\n"):
             raise CorruptFileError(path, len(first), "file ends inside the version line")
         version = first[len(b"#!AER-DAT"):].strip().decode("latin-1")

@@ -96,9 +96,11 @@ def read_gen1_boxes(path: PathLike) -> np.ndarray:
         (top-left corner, size), ``class_id``, ``confidence``, ``track_id``.
 
     Raises:
+        WrongFormatError (a CorruptFileError): another format's file (an event NPY, DAT,
+            HDF5, ...); the message names it.
         CorruptFileError (a ValueError): truncated or malformed file, missing fields.
     """
-    raw = load_structured_npy(path)
+    raw = load_structured_npy(path, "read_gen1_boxes", "gen1_boxes")
     try:
         return boxes_from_fields(raw, str(path))
     except ValueError as err:

@@ -40,6 +40,7 @@ __all__ = [
     "read_mvsec_depth",
     "read_mvsec_depth_times",
     "read_mvsec_depth_frame",
+    "mvsec_sensor_size",
 ]
 
 MVSEC_SENSOR_SIZE = (346, 260)
@@ -113,9 +114,14 @@ def _events_from_rows(rows: np.ndarray, path: PathLike, first_row: int) -> np.nd
 def iter_mvsec_events(data_path: PathLike, camera: str = "left",
                       chunk_events: int = DEFAULT_CHUNK) -> Iterator[np.ndarray]:
     """Stream ``davis/<camera>/events`` in ``EVENT_DTYPE`` chunks of ``chunk_events`` rows."""
+    return _iter_events(data_path, camera, chunk_events, "iter_mvsec_events")
+
+
+def _iter_events(data_path: PathLike, camera: str, chunk_events: int,
+                 reader: str) -> Iterator[np.ndarray]:
     if chunk_events <= 0:
         raise ValueError(f"chunk_events must be positive, got {chunk_events}")
-    with open_hdf5(data_path) as f:
+    with open_hdf5(data_path, reader, "mvsec") as f:
         ds = dataset(f, f"davis/{camera}/events", data_path)
         n = ds.shape[0]
         for lo in range(0, n, chunk_events):
@@ -130,7 +136,7 @@ def read_mvsec_events_window(data_path: PathLike, t_start: int, t_end: int,
     Reads about ``2 * log2(N)`` single timestamps plus the window, so a 50 ms slice of a
     100 M-event sequence costs milliseconds, not a full read.
     """
-    with open_hdf5(data_path) as f:
+    with open_hdf5(data_path, "read_mvsec_events_window", "mvsec") as f:
         ds = dataset(f, f"davis/{camera}/events", data_path)
         if ds.ndim != 2 or ds.shape[1] != 4:
             raise CorruptFileError(data_path, None, f"events of shape {ds.shape}, expected [N, 4]")
@@ -152,7 +158,7 @@ def read_mvsec_depth(gt_path: PathLike, camera: str = "left",
     if kind not in ("raw", "rect"):
         raise ValueError(f"read_mvsec_depth: kind={kind!r}, expected 'raw' or 'rect'")
     key = f"davis/{camera}/depth_image_{kind}"
-    with open_hdf5(gt_path) as f:
+    with open_hdf5(gt_path, "read_mvsec_depth", "mvsec") as f:
         depth = np.asarray(read_dataset(dataset(f, key, gt_path), gt_path), dtype=np.float32)
         ts = np.asarray(read_dataset(dataset(f, key + "_ts", gt_path), gt_path), dtype=np.float64)
     if depth.ndim != 3 or ts.shape != (depth.shape[0],):
@@ -163,7 +169,7 @@ def read_mvsec_depth(gt_path: PathLike, camera: str = "left",
 def read_mvsec_depth_times(gt_path: PathLike, camera: str = "left", kind: str = "raw") -> np.ndarray:
     """Times ``[K]`` int64 us of the depth maps, without reading the maps."""
     key = f"davis/{camera}/depth_image_{kind}_ts"
-    with open_hdf5(gt_path) as f:
+    with open_hdf5(gt_path, "read_mvsec_depth_times", "mvsec") as f:
         return _times_us(read_dataset(dataset(f, key, gt_path), gt_path), gt_path, "depth times")
 
 
@@ -171,7 +177,7 @@ def read_mvsec_depth_frame(gt_path: PathLike, index: int, camera: str = "left",
                            kind: str = "raw") -> np.ndarray:
     """Depth map ``index`` as ``[H, W]`` float32 metres (NaN = none), read alone."""
     key = f"davis/{camera}/depth_image_{kind}"
-    with open_hdf5(gt_path) as f:
+    with open_hdf5(gt_path, "read_mvsec_depth_frame", "mvsec") as f:
         ds = dataset(f, key, gt_path)
         if ds.ndim != 3 or not -ds.shape[0] <= index < ds.shape[0]:
             raise IndexError(f"read_mvsec_depth_frame: index {index} out of range for {ds.shape}")
@@ -196,7 +202,8 @@ def read_mvsec_hdf5(data_path: PathLike, gt_path: PathLike | None = None, camera
     Raises:
         CorruptFileError (a ValueError): not HDF5, truncated, missing datasets, bad rows.
     """
-    events = np.concatenate(list(iter_mvsec_events(data_path, camera)) or [np.empty(0, EVENT_DTYPE)])
+    chunks = list(_iter_events(data_path, camera, DEFAULT_CHUNK, "read_mvsec_hdf5"))
+    events = np.concatenate(chunks or [np.empty(0, EVENT_DTYPE)])
     gt = Path(gt_path) if gt_path is not None else gt_path_for(data_path)
     width, height = MVSEC_SENSOR_SIZE
     if gt_path is not None or gt.is_file():
@@ -206,6 +213,17 @@ def read_mvsec_hdf5(data_path: PathLike, gt_path: PathLike | None = None, camera
         depth = np.empty((0, height, width), dtype=np.float32)
         depth_t = np.empty(0, dtype=np.int64)
     return MVSECRecording(events, depth, depth_t, int(width), int(height))
+
+
+def mvsec_sensor_size(data_path: PathLike) -> tuple[int, int]:
+    """``(346, 260)``: every MVSEC sequence is recorded by DAVIS 346 cameras.
+
+    The files store no size, so this checks only that ``data_path`` (a ``*_data.hdf5`` or
+    ``*_gt.hdf5``) is an MVSEC file, raising WrongFormatError otherwise.
+    """
+    with open_hdf5(data_path, "mvsec_sensor_size", "mvsec"):
+        pass
+    return MVSEC_SENSOR_SIZE
 
 
 def write_mvsec_hdf5(data_path: PathLike, gt_path: PathLike, events: np.ndarray,

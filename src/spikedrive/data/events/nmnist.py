@@ -11,6 +11,10 @@ decoder (Orchard's ``Read_Ndataset.m``, copied by Tonic) adds ``2**13`` us to ev
 timestamp per marker; this reader does the same. N-MNIST / N-Caltech101 recordings last about
 0.3 s (three saccades), far below ``2**23`` us = 8.4 s, so markers are not expected there, and
 :func:`write_nmnist` never writes one: it rejects timestamps that do not fit 23 bits.
+
+The format has no magic number. The readers refuse a file that starts with another format's
+signature (:mod:`.signature`), and with ``sensor_size=(34, 34)`` also one whose records fall
+outside the sensor (the default, None, allows the whole 8-bit range that N-Caltech101 uses).
 """
 
 from __future__ import annotations
@@ -20,8 +24,10 @@ from collections.abc import Iterator
 import numpy as np
 
 from ._records import DECODE_CHUNK, DEFAULT_CHUNK, PathLike, as_path, count_records, iter_record_chunks
-from ._validate import _check_ranges
+from ._validate import _check_ranges, sensor_wh
 from .dtype import EVENT_DTYPE, as_events
+from .errors import WrongFormatError
+from .signature import looks_like_nmnist, require_format
 
 __all__ = [
     "NMNIST_SENSOR_SIZE",
@@ -29,6 +35,7 @@ __all__ = [
     "iter_nmnist",
     "write_nmnist",
     "encode_nmnist",
+    "nmnist_sensor_size",
 ]
 
 #: N-MNIST frames are 34 x 34 pixels (width, height); N-Caltech101 up to about 240 x 180.
@@ -71,7 +78,51 @@ def _decode(flat: np.ndarray, overflows_before: int, out: np.ndarray) -> tuple[i
     return k, n_markers
 
 
-def _read_range(path: PathLike, n: int, chunk: int) -> Iterator[np.ndarray]:
+def _check_inside(raw: np.ndarray, first: int, wh: tuple[int, int] | None, path: PathLike,
+                  reader: str) -> None:
+    """Refuse records ``raw [k, 5]`` outside ``wh`` (overflow markers excepted)."""
+    if wh is None:
+        return
+    x, y = raw[:, 0], raw[:, 1]
+    bad = (x >= wh[0]) | ((y >= wh[1]) & (y != OVERFLOW_Y))
+    if np.any(bad):
+        i = int(np.argmax(bad))
+        at = (first + i) * RECORD_BYTES
+        raise WrongFormatError(
+            path, reader, f"does not look like N-MNIST: record {first + i} at byte {at} has "
+            f"x={x[i]}, y={y[i]} outside {wh[0]}x{wh[1]} (sensor_size={wh!r}; pass "
+            "sensor_size=None to read any 8-bit coordinates, as N-Caltech101 needs)", at,
+        )
+
+
+def _open(path: PathLike, reader: str) -> tuple[PathLike, int]:
+    """Check the signature and the size; return the path and the number of records."""
+    path = as_path(path)
+    require_format(path, reader, "nmnist", (None,))
+    try:
+        n = count_records(path, 0, RECORD_BYTES)
+    except ValueError as err:
+        # a cut N-MNIST file is "truncated"; other bytes are called what they are not
+        if _plausible_prefix(path):
+            raise
+        raise WrongFormatError(
+            path, reader, f"does not look like N-MNIST: its size is not a multiple of "
+            f"{RECORD_BYTES}-byte records ({err.reason})", err.offset or 0,
+        ) from None
+    return path, n
+
+
+def _plausible_prefix(path: PathLike) -> bool:
+    """Whether the whole records of a file of odd size fit 34 x 34 (a cut N-MNIST file)."""
+    with open(path, "rb") as f:
+        head = f.read(RECORD_BYTES * 4096)
+    raw = np.frombuffer(head[: len(head) - len(head) % RECORD_BYTES], np.uint8).reshape(-1, 5)
+    x, y = raw[:, 0], raw[:, 1]
+    return raw.shape[0] > 0 and bool(np.all((x < 34) & ((y < 34) | (y == OVERFLOW_Y))))
+
+
+def _read_range(path: PathLike, n: int, chunk: int, wh: tuple[int, int] | None = None,
+                reader: str = "read_nmnist") -> Iterator[np.ndarray]:
     """Decode all ``n`` records, yielding one array per ``chunk`` records (markers dropped)."""
     overflows = 0
     for start in range(0, n, chunk):
@@ -79,43 +130,70 @@ def _read_range(path: PathLike, n: int, chunk: int) -> Iterator[np.ndarray]:
         out = np.empty(count, dtype=EVENT_DTYPE)
         k = 0
         steps = iter_record_chunks(path, 0, _RAW, start + count, DECODE_CHUNK, start)
-        for _, raw in steps:
+        for first, raw in steps:
+            _check_inside(raw, first, wh, path, reader)
             written, seen = _decode(raw.reshape(-1), overflows, out[k:])
             k += written
             overflows += seen
         yield out if k == count else out[:k].copy()
 
 
-def read_nmnist(path: PathLike) -> np.ndarray:
+def _wh(sensor_size: tuple[int, int] | None) -> tuple[int, int] | None:
+    return None if sensor_size is None else sensor_wh(sensor_size)
+
+
+def read_nmnist(path: PathLike, sensor_size: tuple[int, int] | None = None) -> np.ndarray:
     """Read an N-MNIST / N-Caltech101 ``.bin`` file.
 
     Args:
         path: the ``.bin`` file.
+        sensor_size: ``(W, H)`` every event must fit, e.g. :data:`NMNIST_SENSOR_SIZE`, to
+            refuse a file whose bytes only happen to be whole 5-byte records; None (default)
+            accepts the format's whole 8-bit range (N-Caltech101 samples vary in size).
 
     Returns:
         Events ``[N]`` of ``EVENT_DTYPE`` (t in us from the start of the recording), in file
         order (the files are time-sorted).
 
     Raises:
+        WrongFormatError (a CorruptFileError): the file starts with another format's signature
+            (AEDAT, Prophesee DAT, NPY, HDF5), is not whole records and does not look like
+            N-MNIST, or has a record outside ``sensor_size``; the message names both formats.
         CorruptFileError (a ValueError): the size is not a multiple of 5 bytes; the message
-        names the file and the byte offset of the partial record.
+            names the file and the byte offset of the partial record.
     """
-    path = as_path(path)
-    n = count_records(path, 0, RECORD_BYTES)
-    return next(_read_range(path, n, max(n, 1)), np.empty(0, dtype=EVENT_DTYPE))
+    wh = _wh(sensor_size)
+    path, n = _open(path, "read_nmnist")
+    return next(_read_range(path, n, max(n, 1), wh, "read_nmnist"), np.empty(0, dtype=EVENT_DTYPE))
 
 
-def iter_nmnist(path: PathLike, chunk_events: int = DEFAULT_CHUNK) -> Iterator[np.ndarray]:
+def iter_nmnist(path: PathLike, chunk_events: int = DEFAULT_CHUNK,
+                sensor_size: tuple[int, int] | None = None) -> Iterator[np.ndarray]:
     """Stream an N-MNIST-format file in chunks of at most ``chunk_events`` records.
 
-    Yields ``EVENT_DTYPE`` arrays whose concatenation equals :func:`read_nmnist`. The size is
-    checked before the first chunk, so a truncated file fails before any data is yielded.
+    Yields ``EVENT_DTYPE`` arrays whose concatenation equals :func:`read_nmnist`. The
+    signature and size are checked before the first chunk, so a truncated file or one of
+    another format fails before any data is yielded; a record outside ``sensor_size`` fails
+    at the chunk holding it.
     """
     if chunk_events <= 0:
         raise ValueError(f"chunk_events must be positive, got {chunk_events}")
+    wh = _wh(sensor_size)
+    path, n = _open(path, "iter_nmnist")
+    yield from _read_range(path, n, chunk_events, wh, "iter_nmnist")
+
+
+def nmnist_sensor_size(path: PathLike) -> tuple[int, int] | None:
+    """``(34, 34)``, the size the N-MNIST format fixes, if ``path`` reads as N-MNIST.
+
+    The format has no header: the answer is :data:`NMNIST_SENSOR_SIZE` when the file is whole
+    5-byte records inside 34 x 34 (the first 4096 are checked), None for the same record format
+    on a larger sensor (N-Caltech101, whose size varies per sample). Raises
+    :class:`~.errors.WrongFormatError` for a file with another format's signature.
+    """
     path = as_path(path)
-    n = count_records(path, 0, RECORD_BYTES)
-    yield from _read_range(path, n, chunk_events)
+    require_format(path, "nmnist_sensor_size", "nmnist", (None,))
+    return NMNIST_SENSOR_SIZE if looks_like_nmnist(path, NMNIST_SENSOR_SIZE) else None
 
 
 def encode_nmnist(events: np.ndarray) -> bytes:

@@ -1,6 +1,8 @@
 """Look at event streams: a strip of frames (PNG/PDF via matplotlib) and an animated GIF.
 
-ON events are drawn red, OFF events blue, on white; a pixel with both turns dark purple. The
+ON events are drawn red, OFF events blue, on white; a pixel with both turns dark purple, and
+the strip carries a legend saying so. Panels are titled with their time span from the start of
+the stream ("0-50 ms", "1-2 s"), never absolute (DV writes Unix-epoch microseconds). The
 figure is built on matplotlib's ``Figure`` with the Agg canvas and never through ``pyplot``, so
 nothing needs a display and no global backend is switched; the GIF is written with Pillow.
 """
@@ -11,13 +13,19 @@ from collections.abc import Sequence
 from os import PathLike
 from pathlib import Path
 
+import math
+
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
 from .representations import sensor_wh, to_frames
 
-__all__ = ["polarity_rgb", "plot_event_frames", "save_event_gif"]
+__all__ = ["POLARITY_COLOURS", "polarity_rgb", "span_titles", "plot_event_frames", "save_event_gif"]
+
+#: The colour :func:`polarity_rgb` gives a pixel with events of one polarity only.
+POLARITY_COLOURS = {"ON": (1.0, 0.0, 0.0), "OFF": (0.0, 0.0, 1.0)}
 
 
 def polarity_rgb(frame: np.ndarray, saturation: float | None = None) -> np.ndarray:
@@ -53,6 +61,26 @@ def _frames(events: np.ndarray, sensor_size: Sequence[int], n_frames: int) -> np
     return to_frames(events, sensor_size, n_time_bins=n_frames)
 
 
+def _number(v: float, decimals: int) -> str:
+    text = f"{v:.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def span_titles(edges_us: np.ndarray) -> list[str]:
+    """Titles ``"a-b unit"`` for the bins between ``edges_us`` ``[T + 1]`` (us from the start).
+
+    The unit is ms for streams shorter than 1 s, s otherwise; decimals follow the bin width
+    (two significant digits of it), trailing zeros dropped: ``"0-50 ms"``, ``"0.33-0.67 s"``.
+    """
+    edges = np.asarray(edges_us, dtype=np.float64)
+    span = float(edges[-1] - edges[0]) if edges.size > 1 else 0.0
+    unit, scale = ("ms", 1e3) if span < 1e6 else ("s", 1e6)
+    v = edges / scale
+    step = span / scale / max(edges.size - 1, 1)
+    decimals = 0 if step <= 0 or step >= 10 else max(0, 1 - math.floor(math.log10(step)))
+    return [f"{_number(a, decimals)}-{_number(b, decimals)} {unit}" for a, b in zip(v[:-1], v[1:])]
+
+
 def plot_event_frames(
     events: np.ndarray,
     sensor_size: Sequence[int],
@@ -62,8 +90,9 @@ def plot_event_frames(
     title: str | None = None,
     panel_inches: float = 2.0,
     dpi: int = 100,
+    t_origin: int | None = None,
 ) -> Figure:
-    """Draw ``n_frames`` equal time bins of a stream side by side.
+    """Draw ``n_frames`` equal time bins of a stream side by side, with a polarity legend.
 
     Args:
         events: sorted event array.
@@ -73,31 +102,40 @@ def plot_event_frames(
         title: figure title.
         panel_inches: width of one panel in inches.
         dpi: resolution for raster formats.
+        t_origin: the time (us, as in ``events["t"]``) that titles count from; default the
+            first event, so a slice of a recording reads "0-50 ms".
 
     Returns:
-        the matplotlib ``Figure`` (Agg canvas), one axis per panel titled with its time span.
+        the matplotlib ``Figure`` (Agg canvas, constrained layout so titles never overlap),
+        one axis per panel titled with its span (:func:`span_titles`), and one figure legend
+        (``fig.legends[0]``) with an ON and an OFF patch in :data:`POLARITY_COLOURS`.
     """
     frames = _frames(events, sensor_size, n_frames)
     w, h = sensor_wh(sensor_size)
     sat = None
     if frames.any():
         sat = float(np.percentile(frames[frames > 0], 99))
-    fig = Figure(figsize=(panel_inches * n_frames, panel_inches * h / w + 0.6), dpi=dpi)
+    # room for titles above and the legend below each panel row
+    fig = Figure(figsize=(panel_inches * n_frames, panel_inches * h / w + 1.0), dpi=dpi,
+                 layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, n_frames, squeeze=False)[0]
     if len(events):
         t0, t1 = int(events["t"][0]), int(events["t"][-1]) + 1
     else:
         t0, t1 = 0, n_frames
-    edges = t0 + (t1 - t0) * np.arange(n_frames + 1) / n_frames
-    for i, ax in enumerate(axes):
-        ax.imshow(polarity_rgb(frames[i], sat), interpolation="nearest")
-        ax.set_title(f"{edges[i] / 1e3:.1f}-{edges[i + 1] / 1e3:.1f} ms", fontsize=8)
+    # to_frames bins [first, last] in equal parts; titles count from t_origin
+    origin = t0 if t_origin is None else int(t_origin)
+    edges = t0 - origin + (t1 - t0) * np.arange(n_frames + 1) / n_frames
+    for ax, frame, label in zip(axes, frames, span_titles(edges)):
+        ax.imshow(polarity_rgb(frame, sat), interpolation="nearest")
+        ax.set_title(label, fontsize=8)
         ax.set_xticks([])
         ax.set_yticks([])
+    handles = [Patch(facecolor=c, edgecolor="none", label=k) for k, c in POLARITY_COLOURS.items()]
+    fig.legend(handles=handles, loc="outside lower center", ncols=2, fontsize=8, frameon=False)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
     if path is not None:
         fig.savefig(path)
     return fig

@@ -9,6 +9,11 @@ DAT is the container of Gen1 (``*_td.dat``), N-CARS and Prophesee's older record
 x and y take 14 bits each and p the top 4 bits (0 or 1 for these event types). Files with no
 text header start directly with the records (Prophesee's loader assumes type 0, size 8).
 Timestamps are unsigned 32-bit, so a DAT file spans at most 2**32 us (71.6 min).
+The sensor size is in "% Width" / "% Height" lines or, in newer Metavision files, one
+"% geometry WxH" line; N-CARS samples carry neither (:func:`prophesee_dat_sensor_size` is None).
+
+A file with another format's signature (AEDAT, NPY, HDF5), or a headerless one that reads as
+N-MNIST, is refused with a :class:`~.errors.WrongFormatError` naming it.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from ._validate import _check_ranges, _int_arg
 from ._window import lazy_window_bounds
 from .dtype import EVENT_DTYPE, as_events
 from .errors import CorruptFileError
+from .signature import looks_like_nmnist, require_format, wrong_format
 
 __all__ = [
     "GEN1_SENSOR_SIZE",
@@ -36,6 +42,7 @@ __all__ = [
     "read_prophesee_dat_window",
     "write_prophesee_dat",
     "encode_prophesee_dat",
+    "prophesee_dat_sensor_size",
 ]
 
 #: Gen1 ATIS sensor (width, height); N-CARS samples are 120 x 100 crops of it.
@@ -68,9 +75,27 @@ class DatHeader:
     lines: tuple[str, ...]
 
 
-def read_prophesee_dat_header(path: PathLike) -> DatHeader:
-    """Parse the text header and the type/size bytes of a DAT file (reads only the header)."""
+def _geometry(text: str) -> tuple[int, int] | None:
+    """``(W, H)`` from a "geometry 1280x720" header line, else None."""
+    words = text.split()
+    if len(words) == 2 and words[0].lower() == "geometry":
+        w, sep, h = words[1].partition("x")
+        if sep and w.isdigit() and h.isdigit():
+            return int(w), int(h)
+    return None
+
+
+def read_prophesee_dat_header(path: PathLike, *, reader: str = "read_prophesee_dat_header") -> DatHeader:
+    """Parse the text header and the type/size bytes of a DAT file (reads only the header).
+
+    ``reader`` names the public function in a :class:`~.errors.WrongFormatError` for a file
+    of another format.
+    """
     path = as_path(path)
+    if require_format(path, reader, "prophesee_dat", ("prophesee_dat", None)) is None \
+            and looks_like_nmnist(path):
+        # headerless DAT is legal, but N-MNIST bytes would decode as garbage events
+        raise wrong_format(path, reader, "prophesee_dat", None)
     lines: list[str] = []
     width = height = None
     with open(path, "rb") as f:
@@ -96,6 +121,8 @@ def read_prophesee_dat_header(path: PathLike) -> DatHeader:
                     width = value
                 else:
                     height = value
+            elif width is None and height is None and _geometry(text) is not None:
+                width, height = _geometry(text)
         if not lines:  # headerless file: records start at byte 0
             return DatHeader(0, EVENT2D_TYPE, 8, None, None, ())
         f.seek(pos)
@@ -165,7 +192,7 @@ def read_prophesee_dat(
         ValueError: ``start`` or ``count`` outside the file's events (never clamped silently).
     """
     path = as_path(path)
-    header = read_prophesee_dat_header(path)
+    header = read_prophesee_dat_header(path, reader="read_prophesee_dat")
     n = count_records(path, header.data_offset, header.event_size, "event")
     start = _int_arg("start", start)
     if not 0 <= start <= n:
@@ -189,7 +216,7 @@ def iter_prophesee_dat(path: PathLike, chunk_events: int = DEFAULT_CHUNK) -> Ite
     if chunk_events <= 0:
         raise ValueError(f"chunk_events must be positive, got {chunk_events}")
     path = as_path(path)
-    header = read_prophesee_dat_header(path)
+    header = read_prophesee_dat_header(path, reader="iter_prophesee_dat")
     n = count_records(path, header.data_offset, header.event_size, "event")
     for start in range(0, n, chunk_events):
         yield _read_range(path, header, start, min(chunk_events, n - start))
@@ -203,7 +230,7 @@ def read_prophesee_dat_window(path: PathLike, t_start: int, t_end: int) -> np.nd
     60 s Gen1 recording, once per sample.
     """
     path = as_path(path)
-    header = read_prophesee_dat_header(path)
+    header = read_prophesee_dat_header(path, reader="read_prophesee_dat_window")
     n = count_records(path, header.data_offset, header.event_size, "event")
     if n == 0:
         return np.empty(0, dtype=EVENT_DTYPE)
@@ -214,6 +241,18 @@ def read_prophesee_dat_window(path: PathLike, t_start: int, t_end: int) -> np.nd
     out = np.empty(rec.shape[0], dtype=EVENT_DTYPE)
     _decode(rec, header, path, lo, out)
     return out
+
+
+def prophesee_dat_sensor_size(path: PathLike) -> tuple[int, int] | None:
+    """``(W, H)`` from a DAT file's "% Width"/"% Height" (or "% geometry WxH") header lines.
+
+    None when the header does not give both (N-CARS samples, headerless files); reads only the
+    header.
+    """
+    header = read_prophesee_dat_header(path, reader="prophesee_dat_sensor_size")
+    if header.width is None or header.height is None:
+        return None
+    return header.width, header.height
 
 
 def encode_prophesee_dat(

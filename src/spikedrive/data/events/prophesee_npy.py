@@ -28,10 +28,14 @@ def read_prophesee_npy(path: PathLike) -> np.ndarray:
     The time field may be called ``t`` or ``ts`` (older files). Polarity may be stored as
     0/1 or -1/1; both map to 0/1.
 
+    Metavision NPY files store no sensor size (:func:`~.sensor_size.sensor_size_of` is None).
+
     Raises:
+        WrongFormatError (a CorruptFileError): another format's file (DAT, AEDAT, HDF5, a Gen1
+            box NPY file); the message names it.
         CorruptFileError (a ValueError): malformed/truncated file or values that do not fit.
     """
-    raw = load_structured_npy(path)
+    raw = load_structured_npy(path, "read_prophesee_npy", "prophesee_npy")
     names = raw.dtype.names or ()
     t_name = "t" if "t" in names else "ts" if "ts" in names else None
     missing = [n for n in ("x", "y", "p") if n not in names] + ([] if t_name else ["t"])

@@ -30,6 +30,7 @@ __all__ = [
     "read_shd_sample",
     "shd_length",
     "write_shd",
+    "shd_sensor_size",
 ]
 
 SHD_CHANNELS = 700
@@ -69,13 +70,13 @@ def _check_sample(path: PathLike, i: int, t: np.ndarray, u: np.ndarray) -> None:
 
 def shd_length(path: PathLike) -> int:
     """Number of samples in an SHD file (reads only the labels' shape)."""
-    with open_hdf5(path) as f:
+    with open_hdf5(path, "shd_length", "shd") as f:
         return int(dataset(f, "labels", path).shape[0])
 
 
 def read_shd_sample(path: PathLike, index: int) -> tuple[np.ndarray, np.ndarray, int]:
     """One sample: times ``[n]`` float64 s, units ``[n]`` int64, label. Random access."""
-    with open_hdf5(path) as f:
+    with open_hdf5(path, "read_shd_sample", "shd") as f:
         times = dataset(f, "spikes/times", path)
         n = times.shape[0]
         if not -n <= index < n:
@@ -102,7 +103,7 @@ def read_shd(path: PathLike) -> SHDData:
         CorruptFileError (a ValueError): not HDF5, truncated, missing datasets, or mismatched
             lengths.
     """
-    with open_hdf5(path) as f:
+    with open_hdf5(path, "read_shd", "shd") as f:
         times_ds = dataset(f, "spikes/times", path)
         units_ds = dataset(f, "spikes/units", path)
         labels = np.asarray(read_dataset(dataset(f, "labels", path), path), dtype=np.int64)
@@ -122,6 +123,18 @@ def read_shd(path: PathLike) -> SHDData:
     for i, (t, u) in enumerate(zip(times, units)):
         _check_sample(path, i, t, u)
     return SHDData(times, units, labels, speakers)
+
+
+def shd_sensor_size(path: PathLike) -> tuple[int, int]:
+    """``(700, 1)``: the 700 cochlea channels as the width of a one-row sensor.
+
+    The channel count is fixed by the dataset (:data:`SHD_CHANNELS`); this checks only that
+    ``path`` is an SHD/SSC file, raising WrongFormatError otherwise. Channels map to ``x`` and
+    ``y = 0`` when spikes are turned into events.
+    """
+    with open_hdf5(path, "shd_sensor_size", "shd"):
+        pass
+    return SHD_CHANNELS, 1
 
 
 def write_shd(path: PathLike, times: Sequence[np.ndarray], units: Sequence[np.ndarray],
