@@ -49,7 +49,7 @@ def test_conv_network_integer_equals_spike_driven(T, D, final_pool):
     x = torch.randn(T, 2, 3, 16, 16) * 2
     with torch.no_grad():
         integer_out = model(x)
-        spikedrive.to_spike_driven(model)
+        spikedrive.to_spike_driven(model, x)
         spike_out = model(x)
     torch.testing.assert_close(spike_out, integer_out, rtol=1e-5, atol=1e-5)
     # The integers reached D (the test would be vacuous on all-binary activity).
@@ -61,13 +61,14 @@ def test_conv_network_integer_equals_spike_driven(T, D, final_pool):
 
 def test_spike_driven_layers_see_only_binary_maps():
     model = ConvILIFNet(4).eval()
+    x = torch.randn(2, 2, 3, 16, 16) * 3
+    spikedrive.to_spike_driven(model, x)
     seen = []
     for m in model.modules():
         if isinstance(m, Synapse) and not m.encoding:
             m.register_forward_pre_hook(lambda mod, args: seen.append(args[0].unique()))
-    spikedrive.to_spike_driven(model)
     with torch.no_grad():
-        model(torch.randn(2, 2, 3, 16, 16) * 3)
+        model(x)
     assert len(seen) == 3
     for values in seen:
         assert set(values.tolist()) <= {0.0, 1.0}
@@ -79,7 +80,7 @@ def test_registered_ilif_model_round_trip():
     x = torch.rand(4, 1, 8, 8) * 4
     with torch.no_grad():
         a = model(x)
-        b = spikedrive.to_spike_driven(model)(x)
+        b = spikedrive.to_spike_driven(model, x)(x)
     torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
 
 
@@ -92,13 +93,27 @@ def test_expansion_is_a_thermometer_code():
 
 
 def test_conversion_refuses_models_it_would_get_wrong():
+    x = torch.rand(2, 1, 1, 6, 6)
     with pytest.raises(ValueError, match="no ILIF"):
-        spikedrive.to_spike_driven(nn.Sequential(Conv2d(1, 2, 3), LIF()))
-    with pytest.raises(ValueError, match="share D"):
-        spikedrive.to_spike_driven(nn.Sequential(ILIF(D=2), Conv2d(1, 2, 3), ILIF(D=4)))
-    mixed = nn.Sequential(Conv2d(1, 2, 3, encoding=True), ILIF(D=4), Conv2d(2, 2, 3), LIF(), Linear(2, 3))
-    with pytest.raises(ValueError, match="mixes ILIF"):
-        spikedrive.to_spike_driven(mixed)
+        spikedrive.to_spike_driven(nn.Sequential(Conv2d(1, 2, 3), LIF()), x)
+    with pytest.raises(ValueError, match="returns I-LIF output directly"):
+        spikedrive.to_spike_driven(nn.Sequential(ILIF(D=2), Conv2d(1, 2, 3), ILIF(D=4)), x)
+    with pytest.raises(ValueError, match=r"1 \(LIF\) is fed I-LIF spikes with no synaptic layer between"):
+        spikedrive.to_spike_driven(nn.Sequential(ILIF(D=2), LIF(), Conv2d(1, 2, 3)), x)
     bare = nn.Sequential(ILIF(D=2), TimeDistributed(nn.Conv2d(1, 2, 3)))
-    with pytest.raises(TypeError, match="Synapse"):
-        spikedrive.to_spike_driven(bare)
+    with pytest.raises(ValueError, match="not wrapped in spikedrive.layers.Synapse"):
+        spikedrive.to_spike_driven(bare, x)
+
+
+def test_binary_neurons_beside_ilif_keep_real_time():
+    """A LIF layer between I-LIF layers is fine now: only I-LIF-fed layers sum virtual steps."""
+    torch.manual_seed(0)
+    mixed = nn.Sequential(Conv2d(1, 4, 3, encoding=True), ILIF(D=4), Conv2d(4, 4, 3), LIF(), TimeDistributed(nn.Flatten()),
+                          Linear(4 * 36, 3)).eval()
+    x = torch.rand(3, 2, 1, 6, 6) * 3
+    with torch.no_grad():
+        ref = mixed(x)
+        spikedrive.to_spike_driven(mixed, x)
+        out = mixed(x)
+    torch.testing.assert_close(out, ref)
+    assert [m.virtual_steps for m in mixed if isinstance(m, Synapse)] == [1, 4, 1]

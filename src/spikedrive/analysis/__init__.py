@@ -2,8 +2,9 @@
 model, the spike-driven check and plots. Nothing here knows which model it watches."""
 
 from .energy import E_AC_PJ, E_MAC_PJ, EnergyReport, LayerEnergy, NeuronRate, energy_report, format_energy
-from .monitor import NeuronStats, SpikeMonitor, SynapseStats, evaluating
-from .ops import SpikeInputs, fan_in, is_binary, is_synaptic, takes_spikes
+from ..layers import evaluating
+from .monitor import NeuronStats, SpikeMonitor, SynapseStats
+from .ops import SpikeInputs, fan_in, fan_out, is_binary, is_synaptic, takes_spikes
 from .plots import plot_firing_rates
 from .spike_driven import NotSpikeDrivenError, SpikeDrivenSummary, assert_spike_driven
 
@@ -11,6 +12,6 @@ __all__ = [
     "SpikeMonitor", "NeuronStats", "SynapseStats", "evaluating",
     "energy_report", "EnergyReport", "LayerEnergy", "NeuronRate", "format_energy", "E_MAC_PJ", "E_AC_PJ",
     "assert_spike_driven", "NotSpikeDrivenError", "SpikeDrivenSummary",
-    "SpikeInputs", "takes_spikes", "is_synaptic", "fan_in", "is_binary",
+    "SpikeInputs", "takes_spikes", "is_synaptic", "fan_in", "fan_out", "is_binary",
     "plot_firing_rates",
 ]

@@ -21,7 +21,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from .monitor import SpikeMonitor, evaluating
+from ..layers import evaluating, refuse_unknown_weights
+from .monitor import SpikeMonitor
 
 __all__ = ["LayerEnergy", "NeuronRate", "EnergyReport", "energy_report", "format_energy", "E_MAC_PJ", "E_AC_PJ"]
 
@@ -119,12 +120,15 @@ class EnergyReport:
                 energy = e_ac_pj * sops
             if not s.counted:
                 notes.append(f"{s.name}: spike-input module without count_sops(); its energy is not counted")
+            if s.spike_input_module and not s.ann_counted:
+                notes.append(f"{s.name}: spike-input module without count_macs(); the ANN side omits it")
             layers.append(LayerEnergy(
                 s.name, s.kind, s.encoding, macs, s.ann_macs / samples, s.input_rate, s.binary, s.steps,
                 sops, energy, s.counted,
             ))
         if stats and not any(s.encoding for s in stats):
-            notes.append("no encoding layer ran: every synaptic layer is charged E_AC per SOP")
+            notes.append("no encoding layer ran (none marked, and the first synaptic layer received binary "
+                         "spikes): every synaptic layer is charged E_AC per SOP")
         neurons = [NeuronRate(n.name, n.kind, n.levels, n.rate, n.rate_per_virtual_step, n.binary)
                    for n in monitor.neurons.values()]
         return cls(layers, neurons, samples, e_mac_pj, e_ac_pj, notes)
@@ -253,8 +257,9 @@ def energy_report(
     Runs ``model(x)`` once in eval mode under ``torch.no_grad()`` (each submodule's mode is
     restored afterwards) with a :class:`SpikeMonitor` attached.
 
-    The **encoding layer** is every ``Synapse`` with ``encoding=True``; in a model without one, the
-    first synaptic layer that runs. It is charged ``E_MAC`` per MAC, counted only for the time
+    The **encoding layer** is every ``Synapse`` with ``encoding=True``; in a model without one,
+    the first synaptic layer that runs (``Synapse`` or bare), unless the input it receives is
+    already binary spikes (event frames), in which case no layer encodes. It is charged ``E_MAC`` per MAC, counted only for the time
     steps whose input differs from the same sample's previous step: a direct-encoded image
     repeated ``T`` times is computed once (hardware keeps the result), while ``T`` distinct frames
     cost ``T`` times as much. Every other synaptic layer is charged ``E_AC`` per SOP,
@@ -270,7 +275,12 @@ def energy_report(
 
     Returns:
         An :class:`EnergyReport` (per-layer rows, neuron firing rates, totals, SNN / ANN ratio).
+
+    Raises:
+        TypeError: the model holds a module with weights the energy model does not know (see
+            :func:`spikedrive.layers.unknown_weight_modules`): its work would vanish unnoticed.
     """
+    refuse_unknown_weights(model, "energy_report")
     with evaluating(model), SpikeMonitor(model, batch_dim=batch_dim) as monitor:
         model(x)
     return EnergyReport.from_monitor(monitor, e_mac_pj, e_ac_pj)

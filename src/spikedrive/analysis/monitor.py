@@ -18,14 +18,13 @@ Layout of a synaptic layer's input (what one *item* is):
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 from torch import nn
 
-from ..layers import Synapse
+from ..layers import Synapse, evaluating
 from ..neurons import SpikingNeuron
 from .ops import is_binary, is_synaptic, macs_per_item, non_binary_values, takes_spikes, weight_layer
 
@@ -80,6 +79,7 @@ class SynapseStats:
     encoding: bool = False
     spike_input_module: bool = False
     counted: bool = True
+    ann_counted: bool = True
     virtual_steps: int = 1
     calls: int = 0
     items: int = 0
@@ -89,7 +89,7 @@ class SynapseStats:
     binary: bool = True
     bad_values: list[float] = field(default_factory=list)
     macs: int = 0
-    ann_macs: int = 0
+    ann_macs: float = 0
     computed_macs: int = 0
     sops: float = 0.0
 
@@ -160,7 +160,8 @@ class SpikeMonitor:
         self.model = model
         self.batch_dim = batch_dim
         self._handles: list[torch.utils.hooks.RemovableHandle] = []
-        # Layers marked `encoding=True` decide; otherwise the first synaptic layer to run encodes.
+        # Layers marked `encoding=True` decide; otherwise the first synaptic layer to run encodes
+        # (when its input is not already binary spikes).
         self._marked = any(isinstance(m, Synapse) and m.encoding for m in model.modules())
         self.reset()
 
@@ -173,6 +174,7 @@ class SpikeMonitor:
         self.forward_calls = 0
         self._batch: int | None = None
         self._first_synaptic: str | None = None
+        self._first_encodes = False
 
     def attach(self) -> "SpikeMonitor":
         """Register the hooks (idempotent)."""
@@ -256,10 +258,13 @@ class SpikeMonitor:
                 return
             if self._first_synaptic is None:
                 self._first_synaptic = name
-            if isinstance(module, Synapse):
-                encoding = module.encoding
+                self._first_encodes = not is_binary(x)
+            if self._marked:
+                encoding = isinstance(module, Synapse) and module.encoding
             else:
-                encoding = not self._marked and name == self._first_synaptic
+                # One rule for Synapse and bare layers: with no layer marked, the first synaptic
+                # layer to run encodes, unless its input is already spikes (event frames).
+                encoding = name == self._first_synaptic and self._first_encodes
             st = self._stats(name, module, encoding)
             st.virtual_steps = d = getattr(module, "virtual_steps", 1)
             items, samples = _layout(module, x, self._batch)
@@ -269,7 +274,7 @@ class SpikeMonitor:
                     f"batch_dim={self.batch_dim} reads a batch of {self._batch} from the model's input, but "
                     f"layer {name!r} sees a batch of {samples}; pass batch_dim=1 for time-major [T, B, ...] input")
             # Output has one entry per real step: divide by real items, not virtual ones.
-            per_item = macs_per_item(module, out, items // d)
+            per_item = macs_per_item(module, x, out, items // d, input_items=items)
             rate = self._record_input(st, [x])
             st.items += items
             st.samples += samples
@@ -284,26 +289,18 @@ class SpikeMonitor:
         def hook(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
             xs = [a for a in args if isinstance(a, torch.Tensor)]
             count = getattr(module, "count_sops", None)
-            st = self._stats(name, module, False, spike_input_module=True, counted=count is not None)
+            dense = getattr(module, "count_macs", None)
+            st = self._stats(name, module, False, spike_input_module=True, counted=count is not None,
+                             ann_counted=dense is not None)
             self._record_input(st, xs)
             if count is not None:
                 st.sops += float(count(*xs))
+            if dense is not None:
+                # The ANN executes the same product densely, one time step per sample.
+                st.ann_macs += float(dense(*xs))
         return hook
 
     # -- results ---------------------------------------------------------------------------
     def firing_rates(self) -> dict[str, float]:
         """``neuron layer name -> mean spikes per neuron per time step``."""
         return {n: s.rate for n, s in self.neurons.items()}
-
-
-@contextmanager
-def evaluating(model: nn.Module) -> Iterator[nn.Module]:
-    """Run ``model`` in eval mode without gradients, then restore every submodule's own mode."""
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        with torch.no_grad():
-            yield model
-    finally:
-        for m, training in modes:
-            m.training = training

@@ -5,14 +5,16 @@ spike-driven check.
 
 Two kinds of modules receive spikes:
 
-* **synaptic layers**: :class:`~spikedrive.layers.Synapse`, and bare ``nn.Conv1d/2d/3d`` /
-  ``nn.Linear`` for models not built from :mod:`spikedrive.layers`;
+* **synaptic layers**: :class:`~spikedrive.layers.Synapse`, and bare ``nn.Conv1d/2d/3d``,
+  ``nn.ConvTranspose1d/2d/3d`` / ``nn.Linear`` for models not built from :mod:`spikedrive.layers`;
 * **spike-input modules** (the hook for attention products such as SDSA's ``Q ⊙ K``): any module
   with the attribute ``spike_inputs = True`` (class or instance), or a subclass of the marker
   :class:`SpikeInputs`. Every tensor it receives positionally must be binary in a spike-driven
   model. Their operation count cannot be derived from a weight shape, so such a module may define
-  ``count_sops(*inputs) -> float``, the accumulates it executes on those inputs; without it the
-  energy model counts it as zero and says so.
+  ``count_sops(*inputs) -> float``, the accumulates it executes on those inputs, and
+  ``count_macs(*inputs) -> float``, the multiply-accumulates of one time step of the same
+  operation on real values (the ANN side of the comparison); without them the energy model
+  counts zero on that side and says so in a note.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from torch import nn
 from ..layers import SYNAPTIC_TYPES, Synapse
 
 __all__ = [
-    "SpikeInputs", "takes_spikes", "is_synaptic", "weight_layer", "fan_in", "macs_per_item",
+    "SpikeInputs", "takes_spikes", "is_synaptic", "weight_layer", "fan_in", "fan_out", "macs_per_item",
     "is_binary", "non_binary_values",
 ]
 
@@ -53,9 +55,15 @@ def weight_layer(module: nn.Module) -> nn.Module:
     return module.module if isinstance(module, Synapse) else module
 
 
+def _is_transposed(m: nn.Module) -> bool:
+    return isinstance(m, nn.modules.conv._ConvTransposeNd)
+
+
 def fan_in(module: nn.Module) -> int:
     """Multiply-accumulates per output element: ``in_features`` for a linear layer,
-    ``in_channels / groups * prod(kernel_size)`` for a convolution (bias additions not counted)."""
+    ``in_channels / groups * prod(kernel_size)`` for a convolution (bias additions not counted).
+    A transposed convolution has no fixed fan-in (border outputs receive fewer terms): count its
+    work with :func:`fan_out`."""
     m = weight_layer(module)
     if isinstance(m, nn.Linear):
         return m.in_features
@@ -64,11 +72,32 @@ def fan_in(module: nn.Module) -> int:
     raise TypeError(f"fan_in: module must be a Synapse, nn.Conv1d/2d/3d or nn.Linear, got {type(m).__name__}")
 
 
-def macs_per_item(module: nn.Module, output: torch.Tensor, items: int) -> int:
-    """MACs one leading item (one time step of one sample) costs: output elements per item times
-    :func:`fan_in`. ``output`` is the layer's output (any shape) produced from ``items`` items."""
+def fan_out(module: nn.Module) -> int:
+    """Multiply-accumulates per *input* element of a transposed convolution: each input value is
+    scattered through ``out_channels / groups * prod(kernel_size)`` weights."""
+    m = weight_layer(module)
+    if not _is_transposed(m):
+        raise TypeError(f"fan_out: module must be a transposed convolution, got {type(m).__name__}")
+    return m.out_channels // m.groups * math.prod(m.kernel_size)
+
+
+def macs_per_item(module: nn.Module, x: torch.Tensor, output: torch.Tensor, items: int,
+                  input_items: int | None = None) -> int:
+    """MACs one leading item of the input (one time step, or one virtual step, of one sample)
+    costs. Convolutions and linear layers: output elements per item times :func:`fan_in`;
+    transposed convolutions: input elements per item times :func:`fan_out`, so a spike-driven
+    layer's SOPs (input rate x MACs) count exactly the weights its non-zero inputs touch.
+
+    Args:
+        module: the synaptic layer.
+        x, output: its input and output.
+        items: leading items of ``output`` (real time steps x samples).
+        input_items: leading items of ``x`` (``items x D`` with virtual steps; default ``items``).
+    """
     if items <= 0:
         raise ValueError(f"macs_per_item: items must be > 0, got {items}")
+    if _is_transposed(weight_layer(module)):
+        return x.numel() // (input_items or items) * fan_out(module)
     return output.numel() // items * fan_in(module)
 
 

@@ -15,13 +15,24 @@ What is checked (see :mod:`.ops`):
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any, Iterator
 
 import torch
 from torch import nn
 
 from ..neurons import SpikingNeuron
-from .monitor import SpikeMonitor, SynapseStats, evaluating
+from ..layers import evaluating
+from ..layers.spike_driven import integer_mode, outputs_differ
+from .monitor import SpikeMonitor, SynapseStats
+
+
+@contextmanager
+def _seeded(seed: int = 0) -> Iterator[None]:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
 
 __all__ = ["NotSpikeDrivenError", "SpikeDrivenSummary", "assert_spike_driven"]
 
@@ -55,15 +66,22 @@ def _describe(s: SynapseStats) -> str:
     return f"  {s.name} ({what}): input mean {s.input_rate:.4g}, values outside {{0, 1}} such as [{values}]"
 
 
-def assert_spike_driven(model: nn.Module, x: torch.Tensor, batch_dim: int = 0) -> SpikeDrivenSummary:
-    """Run ``model(x)`` and check that it is spike-driven.
+def assert_spike_driven(model: nn.Module, x: torch.Tensor, batch_dim: int = 0, reference: Any = None,
+                        rtol: float = 1e-4, atol: float = 1e-4) -> SpikeDrivenSummary:
+    """Run ``model(x)`` and check that it is spike-driven, and that it still computes what it did.
 
     Runs in eval mode under ``torch.no_grad()``, restoring each submodule's mode afterwards.
+    Random draws inside the model (stochastic encoders) are seeded the same way for every run.
 
     Args:
         model: any ``nn.Module``.
         x: one input batch as the model takes it (e.g. ``[B, C, H, W]`` or ``[T, B, C, H, W]``).
         batch_dim: where the batch lies in ``x`` (only used to read bare layers' inputs).
+        reference: the output the model must give on ``x`` (e.g. the integer model's, saved
+            before :func:`spikedrive.to_spike_driven`). For a converted I-LIF model it defaults to
+            the same model run in integer mode, so a conversion that changed the output's shape
+            (its number of time steps) or values fails here.
+        rtol, atol: tolerances of that comparison.
 
     Returns:
         A :class:`SpikeDrivenSummary` naming the layers checked.
@@ -71,14 +89,18 @@ def assert_spike_driven(model: nn.Module, x: torch.Tensor, batch_dim: int = 0) -
     Raises:
         NotSpikeDrivenError: listing every non-encoding synaptic layer (or spike-input module)
             that received a non-binary value, with a few of those values.
+        NotSpikeDrivenError: also when the output differs from ``reference`` (shape or values).
         ValueError: if no synaptic layer ran at all (nothing was checked).
 
     Besides the values seen on ``x``, neurons that emit integers (``levels > 1``, e.g. I-LIF with
     ``D > 1``) and are not expanded fail the check even if this batch happened to make them emit
     only 0 and 1: their output is not binary by construction.
     """
-    with evaluating(model), SpikeMonitor(model, batch_dim=batch_dim) as monitor:
-        model(x)
+    with evaluating(model), SpikeMonitor(model, batch_dim=batch_dim) as monitor, _seeded():
+        out = model(x)
+    if reference is None and any(isinstance(m, SpikingNeuron) and m.expanded for m in model.modules()):
+        with evaluating(model), integer_mode(model), _seeded():
+            reference = model(x)
     stats = list(monitor.synapses.values())
     if not stats:
         raise ValueError(
@@ -102,6 +124,10 @@ def assert_spike_driven(model: nn.Module, x: torch.Tensor, batch_dim: int = 0) -
             f"{type(model).__name__} is not spike-driven: neurons {integer} emit integers; "
             "call spikedrive.to_spike_driven(model) first",
         )
+    if reference is not None:
+        problem = outputs_differ(reference, out, rtol, atol)
+        if problem is not None:
+            raise NotSpikeDrivenError({}, f"{type(model).__name__} does not compute what it should: {problem}")
     return SpikeDrivenSummary(
         checked=tuple(s.name for s in stats if not s.encoding),
         encoding=tuple(s.name for s in stats if s.encoding),

@@ -6,10 +6,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["TimeDistributed", "Synapse", "Conv2d", "Linear", "BatchNorm2d", "BatchNorm1d", "SYNAPTIC_TYPES"]
+__all__ = [
+    "TimeDistributed", "Synapse", "Conv2d", "ConvTranspose2d", "Linear", "BatchNorm2d", "BatchNorm1d",
+    "SYNAPTIC_TYPES",
+]
 
 #: Module types that multiply weights by their input: the layers whose input must be spikes.
-SYNAPTIC_TYPES: tuple[type[nn.Module], ...] = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
+SYNAPTIC_TYPES: tuple[type[nn.Module], ...] = (
+    nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d, nn.Linear,
+)
+_TRANSPOSED = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
 
 
 class TimeDistributed(nn.Module):
@@ -29,7 +35,7 @@ class TimeDistributed(nn.Module):
 
 
 class Synapse(TimeDistributed):
-    """A weight layer (conv or linear) over time, aware of I-LIF's virtual time steps.
+    """A weight layer (conv, transposed conv or linear) over time, aware of I-LIF's virtual time steps.
 
     Normally ``[T, B, *in] -> [T, B, *out]``. With ``virtual_steps = D > 1`` (set by
     :func:`spikedrive.to_spike_driven`) the input is I-LIF's binary expansion ``[T * D, B, *in]``:
@@ -38,7 +44,7 @@ class Synapse(TimeDistributed):
     over the integers.
 
     Args:
-        module: an ``nn.Conv1d/2d/3d`` or ``nn.Linear``.
+        module: an ``nn.Conv1d/2d/3d``, ``nn.ConvTranspose1d/2d/3d`` or ``nn.Linear``.
         encoding: marks the encoding layer, the one synaptic layer allowed to see real-valued
             input (and counted with MACs rather than ACs in the energy model).
     """
@@ -54,6 +60,9 @@ class Synapse(TimeDistributed):
         m = self.module
         if isinstance(m, nn.Linear):
             return F.linear(x, m.weight)
+        if isinstance(m, nn.modules.conv._ConvTransposeNd):
+            return _TRANSPOSED[len(m.kernel_size)](x, m.weight, None, m.stride, m.padding, m.output_padding,
+                                                  m.groups, m.dilation)
         return m._conv_forward(x, m.weight, None)  # type: ignore[union-attr]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -84,6 +93,14 @@ def Conv2d(in_channels: int, out_channels: int, kernel_size: int, stride: int = 
     """A 2-D convolution over ``[T, B, C, H, W]``; ``padding`` defaults to ``kernel_size // 2``."""
     pad = kernel_size // 2 if padding is None else padding
     return Synapse(nn.Conv2d(in_channels, out_channels, kernel_size, stride, pad, groups=groups, bias=bias), encoding)
+
+
+def ConvTranspose2d(in_channels: int, out_channels: int, kernel_size: int, stride: int = 2, padding: int = 0,
+                    output_padding: int = 0, bias: bool = False, encoding: bool = False) -> Synapse:
+    """A 2-D transposed convolution (up-sampling) over ``[T, B, C, H, W]``; with the defaults
+    (``kernel_size = stride = 2``) each side doubles."""
+    return Synapse(nn.ConvTranspose2d(in_channels, out_channels, kernel_size, stride, padding, output_padding,
+                                      bias=bias), encoding)
 
 
 def Linear(in_features: int, out_features: int, bias: bool = True, encoding: bool = False) -> Synapse:

@@ -53,6 +53,7 @@ class SmallSpikingCNN(nn.Module):
             raise ValueError(f"SmallSpikingCNN: pool_after needs one flag per block ({len(channels)}), got {pool_after}")
         make = neuron or (lambda: LIF(tau=2.0, detach_reset=True))
         self.T, self.in_channels, self.image_size = T, in_channels, image_size
+        self.spiking_input = spiking_input
         layers: list[nn.Module] = []
         size, c_in = image_size, in_channels
         for i, (c_out, pool) in enumerate(zip(channels, pool_after)):
@@ -67,6 +68,15 @@ class SmallSpikingCNN(nn.Module):
             Linear(c_in * size * size, hidden, bias=False), BatchNorm1d(hidden), make(),
             Linear(hidden, num_classes),
         )
+
+    def example_input(self, batch_size: int = 2) -> torch.Tensor:
+        """A batch of the input this model takes: binary event frames ``[T, B, C, S, S]`` with
+        ``spiking_input``, else images ``[B, C, S, S]`` in ``[0, 1]`` (for tracing and checks)."""
+        g = torch.Generator().manual_seed(0)
+        if self.spiking_input:
+            shape = (self.T, batch_size, self.in_channels, self.image_size, self.image_size)
+            return (torch.rand(shape, generator=g) < 0.2).float()
+        return torch.rand(batch_size, self.in_channels, self.image_size, self.image_size, generator=g)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``[B, C, S, S]`` or ``[T, B, C, S, S]`` → logits ``[B, num_classes]``."""

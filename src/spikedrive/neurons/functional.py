@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import torch
 
+from ._checks import require_steps
 from .surrogate import Surrogate
 
 __all__ = ["lif_reference", "ilif_reference", "quantize_integer", "expand_integer_spikes"]
@@ -54,16 +55,21 @@ def lif_reference(
         decay_input: whether the input is scaled by ``inv_tau`` (SpikingJelly's convention).
         detach_reset: stop the gradient through the spike in the reset term.
         surrogate: the spike function's surrogate gradient.
-        v_init: membrane at ``t = -1``, ``x[0]``'s shape; defaults to ``v_reset`` (or 0).
+        v_init: membrane at ``t = -1``, ``x[0]``'s shape; defaults to ``v_reset`` (or 0). It is
+            cast to ``x``'s dtype (differentiably), as every backend does.
         need_state: whether the caller uses the final membrane. Part of every kernel's
             signature: fused kernels return ``None`` for it when ``False``; this loop has it
             anyway and always returns it.
 
     Returns:
         ``(spikes [T, ...] in {0, 1}, final membrane [...])``.
+
+    Raises:
+        ValueError: if ``x`` has no time step (``T = 0``).
     """
+    require_steps(x, "lif_reference")
     rest = 0.0 if v_reset is None else v_reset
-    v = torch.full_like(x[0], rest) if v_init is None else v_init
+    v = torch.full_like(x[0], rest) if v_init is None else v_init.to(x.dtype)
     spikes = []
     for t in range(x.shape[0]):
         if decay_input:
@@ -116,9 +122,10 @@ def ilif_reference(
     need_state: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Multi-step I-LIF over ``x`` ``[T, ...]``; returns ``(integer spikes [T, ...] in 0..levels,
-    final membrane [...])``. See the module docstring for the equations; ``need_state`` as in
-    :func:`lif_reference`."""
-    v = torch.zeros_like(x[0]) if v_init is None else v_init
+    final membrane [...])``. See the module docstring for the equations; ``v_init`` and
+    ``need_state`` as in :func:`lif_reference`. Raises ``ValueError`` if ``T = 0``."""
+    require_steps(x, "ilif_reference")
+    v = torch.zeros_like(x[0]) if v_init is None else v_init.to(x.dtype)
     spikes = []
     for t in range(x.shape[0]):
         if charge == "decay":
@@ -133,15 +140,37 @@ def ilif_reference(
     return torch.stack(spikes), v
 
 
+class _ThermometerExpand(torch.autograd.Function):
+    """Thermometer code forward; backward gives each integer the mean of its ``D`` steps' gradients.
+
+    A synaptic layer sums the ``D`` binary maps of a step with the same weights, so each map's
+    gradient equals the gradient the integer would get in the integer model: their mean is that
+    gradient exactly (straight through the expansion, whose sum is the integer)."""
+
+    @staticmethod
+    def forward(ctx, s: torch.Tensor, levels: int) -> torch.Tensor:  # type: ignore[override]
+        ctx.levels = levels
+        k = torch.arange(levels, device=s.device, dtype=s.dtype).view(1, levels, *([1] * (s.dim() - 1)))
+        return (s.unsqueeze(1) > k).to(s.dtype).flatten(0, 1)  # [T * D, B, ...]
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        return grad.unflatten(0, (-1, ctx.levels)).mean(dim=1), None
+
+
 def expand_integer_spikes(s: torch.Tensor, levels: int) -> torch.Tensor:
     """Integer spikes ``[T, B, ...]`` in ``0..levels`` → binary ``[T * levels, B, ...]``.
 
     Each integer ``v`` becomes ``v`` ones followed by ``levels - v`` zeros (a thermometer code),
     laid out time-major: virtual step ``t * levels + k`` holds ``s[t] > k``. Summing the
     ``levels`` maps of one step gives back the integer, and the code commutes with max-pooling.
+
+    Differentiable: the gradient of ``s[t]`` is the mean of the gradients of its ``levels``
+    virtual steps, which is exact when a synaptic layer sums them (as after
+    :func:`spikedrive.to_spike_driven`), so a converted model can still be trained or attacked.
+    A max-pool between the expansion and the synapse breaks ties per virtual step, so there the
+    gradient is routed to possibly different (equally maximal) positions than in integer mode.
     """
     if s.dim() < 2:
         raise ValueError(f"expand_integer_spikes: expected [T, B, ...], got shape {tuple(s.shape)}")
-    k = torch.arange(levels, device=s.device, dtype=s.dtype).view(1, levels, *([1] * (s.dim() - 1)))
-    binary = (s.unsqueeze(1) > k).to(s.dtype)  # [T, D, B, ...]
-    return binary.flatten(0, 1)
+    return _ThermometerExpand.apply(s, int(levels))
