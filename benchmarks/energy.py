@@ -47,7 +47,7 @@ def main() -> None:
     parser.add_argument("--plot", action="store_true", help="also write a PNG per model")
     args = parser.parse_args()
 
-    _, test = load_digits_split()
+    test = load_digits_split()[2]
     x = test.tensors[0][: args.batch]  # [B, 1, 8, 8] in [0, 1]
     results = {
         "batch": int(x.shape[0]),

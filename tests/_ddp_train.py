@@ -54,11 +54,14 @@ def main(out: str) -> None:
     result = train(cfg, task=task)
     group_left = not torch.distributed.is_initialized()
     rank = int(os.environ["RANK"])
-    # The full held-out set, evaluated by this process alone: what the all-reduced metrics claim.
-    _, val = build_datasets(cfg)
+    # The full validation and test sets, evaluated by this process alone: what the all-reduced
+    # metrics claim (one epoch: the best weights are the final ones).
+    _, val, test = build_datasets(cfg)
     alone = evaluate(result.model, ClassificationTask(), make_eval_loader(val, cfg), "cpu")
+    alone_test = evaluate(result.model, ClassificationTask(), make_eval_loader(test, cfg), "cpu")
     torch.save({"world_size": int(os.environ["WORLD_SIZE"]), "batch_sizes": task.batch_sizes,
                 "state": result.model.state_dict(), "metrics": result.metrics, "alone": alone,
+                "test_metrics": result.test_metrics, "alone_test": alone_test, "best_epoch": result.best_epoch,
                 "group_left": group_left},
                os.path.join(out, f"rank{rank}.pt"))
 

@@ -57,11 +57,12 @@ def test_demo_writes_run_folder_and_ends_with_accuracy(tmp_path: Path):
         capture_output=True, text=True, env=env, timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    last = proc.stdout.strip().splitlines()[-1]
-    assert last.startswith("test accuracy: ") and last.endswith("%")
-    accuracy = float(last.removeprefix("test accuracy: ").removesuffix("%"))
+    *_, val_line, last = proc.stdout.strip().splitlines()
     metrics = json.loads((out / "metrics.json").read_text())
-    assert accuracy == pytest.approx(100 * metrics[-1]["val_accuracy"], abs=0.05)
+    for line, split in ((val_line, "val"), (last, "test")):  # each split under its own name
+        assert line.startswith(f"{split} accuracy: ") and line.endswith("%")
+        accuracy = float(line.removeprefix(f"{split} accuracy: ").removesuffix("%"))
+        assert accuracy == pytest.approx(100 * metrics[-1][f"{split}_accuracy"], abs=0.05)
     energy = json.loads((out / "energy.json").read_text())
     assert 0 < energy["snn_energy_pj"] < energy["ann_energy_pj"]
     assert "SNN / ANN" in (out / "energy.txt").read_text()
@@ -79,6 +80,7 @@ def test_demo_writes_run_folder_and_ends_with_accuracy(tmp_path: Path):
 
 def test_energy_of_a_checkpoint_measures_it_on_its_recipes_dataset(tmp_path: Path, capsys):
     # A tiny event-frame run: time-major batches [T, B, 2, 34, 34] that the digits would not fit.
+    (tmp_path / "ndigits").mkdir()
     cfg = load_config(None, [
         f"out_dir={tmp_path / 'run'}", "model=ndigits_snn", "model_kwargs.T=2", "model_kwargs.channels=[4, 4, 4]",
         "model_kwargs.hidden=16", "dataset=ndigits", f"data_root={tmp_path / 'ndigits'}", "dataset_kwargs.T=2",
@@ -89,7 +91,7 @@ def test_energy_of_a_checkpoint_measures_it_on_its_recipes_dataset(tmp_path: Pat
     assert main(["energy", "--checkpoint", str(checkpoint), "--batch", "6"]) == 0
     out = capsys.readouterr().out
 
-    _, val = build_datasets(cfg)
+    _, val, _ = build_datasets(cfg)
     x, _ = time_major_collate([val[i] for i in range(6)])
     expected = energy_report(load_model(checkpoint), x, batch_dim=1).table()
     assert out.strip() == expected.strip()

@@ -32,17 +32,17 @@ def test_defaults_are_the_demo_and_load_without_a_file() -> None:
 
 def test_overrides_are_parsed_and_coerced_to_field_types() -> None:
     cfg = load_config(None, ["lr=1", "epochs=3", "model_kwargs.T=8", "model_kwargs.channels=[4, 8]",
-                             "grad_clip=2", "out_dir=2024", "resume=true", "label_smoothing=0.1",
+                             "clip_grad=2", "out_dir=2024", "resume=true", "label_smoothing=0.1",
                              "max_steps_per_epoch=null", "optimizer=sgd"])
     assert cfg.lr == 1.0 and isinstance(cfg.lr, float)
     assert cfg.epochs == 3 and isinstance(cfg.epochs, int)
     assert cfg.model_kwargs == {"T": 8, "channels": [4, 8]}
-    assert cfg.grad_clip == 2.0 and isinstance(cfg.grad_clip, float)
+    assert cfg.clip_grad == 2.0 and isinstance(cfg.clip_grad, float)
     assert cfg.out_dir == "2024"  # text field: the raw text, not the integer 2024
     assert cfg.resume is True
     assert cfg.max_steps_per_epoch is None
     assert cfg.optimizer == "sgd"
-    assert load_config(None, ["grad_clip=None", "resume=runs/x/last.pt"]).resume == "runs/x/last.pt"
+    assert load_config(None, ["clip_grad=None", "resume=runs/x/last.pt"]).resume == "runs/x/last.pt"
 
 
 def test_dotted_override_keeps_other_entries_and_does_not_alias() -> None:
@@ -59,9 +59,15 @@ def test_dotted_override_keeps_other_entries_and_does_not_alias() -> None:
     (["epochs=3.5"], ["epochs", "3.5", "integer"]),
     (["epochs=0"], ["epochs", "0", ">= 1"]),
     (["lr=fast"], ["lr", "fast", "number"]),
-    (["optimizer=lamb"], ["optimizer", "lamb", "adamw"]),
+    (["optimizer=lion"], ["optimizer", "lion", "lamb"]),
     (["scheduler=step"], ["scheduler", "step", "cosine"]),
-    (["grad_clip=-1"], ["grad_clip", "-1", "> 0"]),
+    (["clip_grad=-1"], ["clip_grad", "-1", "> 0"]),
+    (["grad_accum=0"], ["grad_accum", "0", ">= 1"]),
+    (["amp=fp32"], ["amp", "fp32", "bf16"]),
+    (["ema=1.0"], ["ema", "1.0", "(0, 1)"]),
+    (["mixup=-0.2"], ["mixup", "-0.2", ">= 0"]),
+    (["cutmix=-1"], ["cutmix", "-1", ">= 0"]),
+    (["no_weight_decay=pos_embed"], ["no_weight_decay", "pos_embed", "list of text"]),
     (["label_smoothing=1.0"], ["label_smoothing", "1.0", "[0, 1)"]),
     (["device=tpu"], ["device", "tpu", "cuda"]),
     (["seed=true"], ["seed", "True", "integer"]),
@@ -104,7 +110,7 @@ def test_missing_and_malformed_files_are_clear_errors(tmp_path: Path) -> None:
 
 
 def test_save_then_load_round_trips(tmp_path: Path) -> None:
-    cfg = load_config(None, ["model_kwargs.T=2", "grad_clip=1.5", "resume=auto", "lr=3e-4", "epochs=7"])
+    cfg = load_config(None, ["model_kwargs.T=2", "clip_grad=1.5", "resume=auto", "no_weight_decay=[a, '*.b']", "ema=0.99", "lr=3e-4", "epochs=7"])
     save_config(cfg, tmp_path / "config.yaml")
     assert load_config(tmp_path / "config.yaml", []) == cfg
     assert not list(tmp_path.glob(".*.tmp"))  # the atomic write left no temporary file
@@ -125,6 +131,11 @@ def test_configs_folder_has_recipes() -> None:
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: str(p.relative_to(CONFIGS)))
 def test_every_shipped_recipe_loads_and_names_registered_parts(path: Path) -> None:
     cfg = load_config(path, [])
+    if cfg.model == "pending":
+        # A data-only recipe: its dataset is registered, its model or task lands with a method issue
+        # (tests/test_dataset_zoo.py fails once they exist, so the recipe gets completed then).
+        assert cfg.dataset in list_datasets(), f"{path}: dataset {cfg.dataset!r} is not registered"
+        return
     assert cfg.model in list_models(), f"{path}: model {cfg.model!r} is not registered"
     assert cfg.task in list_tasks(), f"{path}: task {cfg.task!r} is not registered"
     assert cfg.dataset in list_datasets(), f"{path}: dataset {cfg.dataset!r} is not registered"

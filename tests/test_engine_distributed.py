@@ -80,15 +80,20 @@ def test_torchrun_two_cpu_processes(tmp_path: Path) -> None:
     assert start1 >= end0 > start0
     for key, value in ranks[0]["state"].items():
         assert torch.equal(value, ranks[1]["state"][key]), key  # parameters and buffers alike
-    # The all-reduced metrics are those of the whole held-out set, on both ranks.
+    # The all-reduced metrics are those of the whole validation and test sets, on both ranks:
+    # the test evaluation shards like validation.
     for r in ranks:
         assert r["metrics"]["accuracy"] == pytest.approx(r["alone"]["accuracy"], abs=1e-12)
         assert r["metrics"]["loss"] == pytest.approx(r["alone"]["loss"], rel=1e-6)
+        assert r["best_epoch"] == 1
+        assert r["test_metrics"]["accuracy"] == pytest.approx(r["alone_test"]["accuracy"], abs=1e-12)
+        assert r["test_metrics"]["loss"] == pytest.approx(r["alone_test"]["loss"], rel=1e-6)
 
     run = tmp_path / "run"
     lines = (run / "metrics.jsonl").read_text().splitlines()
-    assert len(lines) == 1 and json.loads(lines[0])["global_step"] == 8  # written once, by rank 0
-    assert len(json.loads((run / "metrics.json").read_text())) == 1
+    assert len(lines) == 2 and json.loads(lines[0])["global_step"] == 8  # written once, by rank 0
+    assert json.loads(lines[1])["test_accuracy"] == ranks[0]["test_metrics"]["accuracy"]  # then the test record
+    assert len(json.loads((run / "metrics.json").read_text())) == 2
     assert sorted(p.name for p in run.iterdir()) == ["best.pt", "config.yaml", "energy.json", "energy.txt",
                                                      "firing_rates.png", "last.pt", "metrics.json",
                                                      "metrics.jsonl"]
@@ -98,6 +103,7 @@ def test_torchrun_two_cpu_processes(tmp_path: Path) -> None:
         assert torch.equal(value, ranks[0]["state"][key]), key
 
     # A run made by two processes continues in one (the RNG streams cannot be replayed there).
-    # (The helper's timed_digits is registered in its processes only; it is the plain digits.)
-    more = train(load_config(run / "config.yaml", ["epochs=2", "dataset=digits"]), resume=True)
+    # (The helper's timed_digits is registered in its processes only; it is the plain digits, which
+    # take no data_root.)
+    more = train(load_config(run / "config.yaml", ["epochs=2", "dataset=digits", "data_root=null"]), resume=True)
     assert [r["epoch"] for r in more.history] == [1, 2] and more.global_step == 16  # max_steps_per_epoch=8

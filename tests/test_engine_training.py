@@ -205,9 +205,11 @@ def test_train_writes_config_metrics_and_checkpoints(tmp_path: Path) -> None:
     result = train(cfg, model=tiny_mlp())
 
     lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    assert [r["epoch"] for r in lines] == [1, 2, 3]
     assert json.loads((out / "metrics.json").read_text()) == lines
+    *lines, final = lines  # the per-epoch records, then the one test record
+    assert [r["epoch"] for r in lines] == [1, 2, 3]
     assert without_times(lines) == without_times(result.history)
+    assert final["test_accuracy"] == result.test_metrics["accuracy"] and "epoch" not in final
     assert {"train_loss", "train_accuracy", "val_accuracy", "val_loss", "lr", "global_step"} <= lines[0].keys()
     assert lines[-1]["global_step"] == 15 == result.global_step
     assert load_config(out / "config.yaml", []) == cfg
@@ -215,9 +217,9 @@ def test_train_writes_config_metrics_and_checkpoints(tmp_path: Path) -> None:
 
     accuracies = [r["val_accuracy"] for r in lines]
     assert accuracies[-1] > 0.5  # 15 steps of a small MLP learn well past chance (0.1)
-    assert result.metrics["accuracy"] == accuracies[-1]
     best_epoch = max(range(3), key=lambda i: (accuracies[i], -i)) + 1
     assert (result.best_epoch, result.best_metric) == (best_epoch, accuracies[best_epoch - 1])
+    assert result.metrics["accuracy"] == accuracies[best_epoch - 1] == final["val_accuracy"]  # the selected epoch
 
     last, best = load_checkpoint(out / "last.pt"), load_checkpoint(out / "best.pt")
     assert (last["epoch"], best["epoch"]) == (3, best_epoch)
@@ -243,7 +245,7 @@ def test_digits_snn_trains_and_reloads_by_name(tmp_path: Path) -> None:
     cfg = quick_config(tmp_path, "epochs=1", "max_steps_per_epoch=3", "model_kwargs.T=2")
     result = train(cfg)
     reloaded = load_model(tmp_path / "last.pt")
-    x = build_datasets(cfg)[1].tensors[0][:16]
+    x = build_datasets(cfg)[2].tensors[0][:16]
     with torch.no_grad():
         assert torch.equal(reloaded(x), result.model.eval()(x))
 
@@ -295,14 +297,14 @@ class DuckTask:
 
 def test_a_duck_typed_task_trains_with_its_own_metric(tmp_path: Path) -> None:
     assert isinstance(DuckTask(), Task)
-    train_set, val_set = build_datasets(TrainConfig())
+    splits = tuple(DictBatches(s) for s in build_datasets(TrainConfig()))
     cfg = quick_config(tmp_path, "monitor=error", "monitor_mode=min")
-    result = train(cfg, model=tiny_mlp(), task=DuckTask(), datasets=(DictBatches(train_set), DictBatches(val_set)))
+    result = train(cfg, model=tiny_mlp(), task=DuckTask(), datasets=splits)
     errors = [r["val_error"] for r in result.history]
     assert result.best_metric == min(errors) and errors[-1] < 0.5
+    assert set(result.test_metrics) == {"error"} and result.test_metrics["error"] < 0.5
     with pytest.raises(ValueError, match=r"monitor='accuracy'.*\['error'\]"):
-        train(quick_config(tmp_path / "b"), model=tiny_mlp(), task=DuckTask(),
-              datasets=(DictBatches(train_set), DictBatches(val_set)))
+        train(quick_config(tmp_path / "b"), model=tiny_mlp(), task=DuckTask(), datasets=splits)
 
 
 # --- resume ---------------------------------------------------------------------------------
@@ -345,7 +347,8 @@ def test_resume_after_a_crash_is_bit_identical(tmp_path: Path) -> None:
             assert torch.equal(torch.as_tensor(group_a[key]), torch.as_tensor(group_b[key]))
     assert a["scheduler"]["last_epoch"] == b["scheduler"]["last_epoch"] == 24
     logged = [json.loads(line) for line in (tmp_path / "crashed" / "metrics.jsonl").read_text().splitlines()]
-    assert without_times(logged) == without_times(straight.history)
+    assert without_times(logged[:-1]) == without_times(straight.history)  # the crashed run's lines are gone
+    assert logged[-1]["test_accuracy"] == straight.test_metrics["accuracy"] == resumed.test_metrics["accuracy"]
 
 
 def test_extending_a_finished_run_matches_a_straight_run(tmp_path: Path) -> None:

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
-from typing import Generic, TypeVar
+from typing import Generic, Iterable, TypeVar
 
-__all__ = ["Registry"]
+__all__ = ["Registry", "did_you_mean"]
 
 T = TypeVar("T")
+
+
+def did_you_mean(name: str, known: Iterable[str], n: int = 3) -> str | None:
+    """``"did you mean 'a' or 'b'?"`` for the names in ``known`` close to ``name``, else ``None``."""
+    close = difflib.get_close_matches(name, list(known), n=n)
+    if not close:
+        return None
+    quoted = [repr(c) for c in close]
+    return f"did you mean {', '.join(quoted[:-1]) + ' or ' if len(quoted) > 1 else ''}{quoted[-1]}?"
 
 
 class Registry(Generic[T]):
@@ -32,8 +41,7 @@ class Registry(Generic[T]):
         """The entry for ``name``; an unknown name raises ``ValueError`` with close matches,
         worded as ``"<field>=<name> is not registered"`` when ``field`` names a config field."""
         if name not in self._entries:
-            close = difflib.get_close_matches(name, self._entries, n=3)
-            hint = f"did you mean {close}?" if close else f"known {self.what}s: {self.names()}"
+            hint = did_you_mean(name, self._entries) or f"known {self.what}s: {self.names()}"
             what = f"{field}={name!r} is not a registered {self.what}" if field else f"unknown {self.what} {name!r}"
             raise ValueError(f"{what}; {hint}")
         return self._entries[name]

@@ -3,6 +3,23 @@
 ``train(load_config("configs/demo/digits.yaml", ["epochs=5"]))`` trains, evaluates, logs metrics,
 writes atomic checkpoints, resumes bit-identically and runs unchanged under ``torchrun``. What
 differs between classification, detection and depth is a small task object (:class:`Task`).
+
+Every recipe has three splits: ``train``; ``val``, which picks ``best.pt``; and ``test``,
+evaluated once after the last epoch with the selected weights and never used for selection
+(``TrainResult.val_metrics`` / ``test_metrics``; ``val_*`` / ``test_*`` in ``metrics.json``).
+
+Bringing your own model and data to ``train(cfg, model=..., datasets=(train, val, test))``
+(classification):
+
+* each dataset yields ``(x, y)`` samples, ``y`` an integer label; the loader batches them as
+  ``[B, ...]``, or time-major ``[T, B, ...]`` when the dataset of ``[T, ...]`` sequences is
+  wrapped in :class:`spikedrive.data.TimeMajorDataset` (``batch_dim=1``);
+* the model is called on the batch's inputs exactly as the loader yields them and returns
+  logits ``[B, classes]``.
+
+See :func:`train` for the full contract, and :class:`TrainConfig` for the recipe fields
+(mixed precision, gradient accumulation and clipping, EMA, mixup / cutmix, LAMB, weight-decay
+exclusions).
 """
 
 from .checkpoint import (
@@ -22,6 +39,7 @@ from .config import (
 from .data import (
     ShardSampler,
     build_datasets,
+    check_splits,
     epoch_seed,
     eval_seed,
     list_datasets,
@@ -37,8 +55,8 @@ from .distributed import (
     setup_distributed,
     unwrap_model,
 )
-from .loop import TrainingDiverged, check_finite_weights, evaluate, train_one_epoch
-from .optim import WarmupCosine, apply_schedule, build_optimizer, build_scheduler
+from .loop import TrainingDiverged, autocast, check_finite_weights, evaluate, train_one_epoch
+from .optim import WarmupCosine, apply_schedule, build_optimizer, build_scheduler, param_groups
 from .seeding import (
     derive_seed,
     rank_seed,
@@ -59,6 +77,7 @@ from .task import (
 )
 from .report import first_model_input, write_energy_report
 from .trainer import TrainResult, train
+from . import dataset_zoo  # noqa: F401,E402  (registers the image and event datasets by name)
 
 __all__ = [
     # running
@@ -69,12 +88,13 @@ __all__ = [
     "Task", "MetricAccumulator", "ClassificationTask", "ClassificationMetrics", "move_to_device",
     "register_task", "list_tasks", "build_task",
     # data
-    "register_dataset", "list_datasets", "build_datasets", "make_train_loader", "make_eval_loader",
+    "register_dataset", "list_datasets", "build_datasets", "check_splits", "make_train_loader", "make_eval_loader",
     "set_loader_epoch", "epoch_seed", "eval_seed", "ShardSampler",
     # checkpoints and reproducibility
     "save_checkpoint", "load_checkpoint", "load_model", "check_compatible", "CHECKPOINT_FORMAT",
     "seed_everything", "rank_seed", "derive_seed", "rng_state", "set_rng_state", "set_deterministic",
     # building blocks
-    "train_one_epoch", "check_finite_weights", "build_optimizer", "build_scheduler", "apply_schedule",
+    "train_one_epoch", "check_finite_weights", "autocast", "build_optimizer", "param_groups", "build_scheduler",
+    "apply_schedule",
     "WarmupCosine", "DistContext", "setup_distributed", "cleanup_distributed", "resolve_device", "unwrap_model",
 ]

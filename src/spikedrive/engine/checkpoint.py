@@ -10,6 +10,8 @@ metrics so far). It holds only tensors and plain Python values, so it loads with
 from __future__ import annotations
 
 import os
+import pickle
+import re
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,10 @@ from ..models import create_model
 from .config import plain_value
 from .io import atomic_write
 
-__all__ = ["CHECKPOINT_FORMAT", "check_compatible", "load_checkpoint", "load_model", "save_checkpoint"]
+__all__ = [
+    "CHECKPOINT_FORMAT", "EXECUTION_FIELDS", "check_compatible", "config_differences", "load_checkpoint",
+    "load_model", "save_checkpoint",
+]
 
 CHECKPOINT_FORMAT = "spikedrive.checkpoint/1"
 _REQUIRED = ("model", "optimizer", "scheduler", "epoch", "global_step", "config", "rng", "history")
@@ -46,16 +51,42 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         raise FileNotFoundError(f"load_checkpoint: no checkpoint at {str(path)!r}")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # torch raises several types for damaged archives
-        raise ValueError(f"load_checkpoint: {str(path)!r} is unreadable (truncated or corrupt?): {exc}") from exc
+    except Exception as exc:  # torch raises several types for damaged or foreign files
+        # A torch archive that fails for another reason than the weights-only refusal of what
+        # it holds is damaged; anything else (text, a pickled module) is some other file.
+        with path.open("rb") as f:
+            archive = f.read(4) == b"PK\x03\x04"
+        damaged = archive and not isinstance(exc, pickle.UnpicklingError)
+        what = "is unreadable (truncated or corrupt?)" if damaged else "is not a spikedrive checkpoint"
+        raise ValueError(f"load_checkpoint: {str(path)!r} {what} (torch.load failed: {_reason(exc)})") from exc
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        found = state.get("format") if isinstance(state, dict) else type(state).__name__
-        raise ValueError(f"load_checkpoint: {str(path)!r} is not a spikedrive checkpoint "
-                         f"(format {found!r}, expected {CHECKPOINT_FORMAT!r})")
+        if isinstance(state, dict) and "format" not in state:
+            keys = list(state)
+            shown = f"{keys[:5]}"[:-1] + (", ...]" if len(keys) > 5 else "]")
+            found = f"it holds a dict with keys {shown}, not the checkpoint keys {['format', *_REQUIRED]}"
+        elif isinstance(state, dict):
+            found = f"format {state['format']!r}, expected {CHECKPOINT_FORMAT!r}"
+        else:
+            found = f"it holds a {type(state).__name__}, not a checkpoint dict"
+        raise ValueError(f"load_checkpoint: {str(path)!r} is not a spikedrive checkpoint ({found})")
     missing = [k for k in _REQUIRED if k not in state]
     if missing:
         raise ValueError(f"load_checkpoint: {str(path)!r} lacks {missing}; it cannot be resumed from")
     return state
+
+
+def _reason(exc: BaseException) -> str:
+    """One line of why ``torch.load`` failed. Its ``weights_only`` refusal is a paragraph whose
+    cause is on the ``WeightsUnpickler error:`` line; other errors say it on their first line."""
+    text = _ANSI.sub("", str(exc))
+    lines = [l.strip() for l in text.splitlines() if l.strip()]
+    cause = next((l.split(":", 1)[1].strip() for l in lines if l.startswith("WeightsUnpickler error:")),
+                 lines[0] if lines else "")
+    cause = cause.split(". ")[0].rstrip(".")  # the rest is advice on trusting the file
+    return f"{type(exc).__name__}: {cause}" if cause else type(exc).__name__
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def check_compatible(state: dict[str, Any], cfg: Any, path: str | os.PathLike) -> None:
@@ -73,13 +104,33 @@ def check_compatible(state: dict[str, Any], cfg: Any, path: str | os.PathLike) -
                 f"{key}={getattr(cfg, key)!r}; use the run's own config or a new out_dir")
 
 
+#: Config fields that say how a run executes, not what it computes: a run may be continued
+#: with other values of these.
+EXECUTION_FIELDS = frozenset({"out_dir", "resume", "device", "num_workers", "progress", "neuron_backend",
+                              "energy_report", "eval_batch_size", "deterministic"})
+
+
+def config_differences(saved: dict[str, Any], cfg: Any) -> dict[str, tuple[Any, Any]]:
+    """``field -> (saved value, cfg's value)`` for every field that defines a run (all but
+    :data:`EXECUTION_FIELDS`) where the checkpoint's config ``saved`` and ``cfg`` differ.
+
+    Compared in YAML round-trip form; a field the saved config lacks (an older checkpoint) is
+    not compared.
+    """
+    current = cfg.to_dict()
+    return {key: (saved[key], current[key]) for key in current
+            if key not in EXECUTION_FIELDS and key in saved and plain_value(saved[key]) != plain_value(current[key])}
+
+
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> nn.Module:
-    """The model a checkpoint holds, rebuilt by name from its config, in eval mode."""
+    """The model a checkpoint holds, rebuilt by name from its config, in eval mode: the EMA
+    weights when the run kept an EMA (those were validated, selected and tested), else the raw
+    ones."""
     state = load_checkpoint(path, map_location=device)
     cfg = state["config"]
     model = create_model(cfg["model"], **cfg.get("model_kwargs", {}))
     try:
-        model.load_state_dict(state["model"])
+        model.load_state_dict(state["ema"] if state.get("ema") is not None else state["model"])
     except RuntimeError as exc:
         raise ValueError(f"checkpoint {str(path)!r} does not fit model {cfg['model']!r} built from its "
                          f"config (was it trained with a model passed to train()?): {exc}") from exc

@@ -14,6 +14,7 @@ import os
 import re
 import types
 import typing
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
@@ -25,7 +26,10 @@ from .io import atomic_write_text
 
 __all__ = ["TrainConfig", "apply_overrides", "config_from_dict", "load_config", "plain_value", "save_config"]
 
-OPTIMIZERS = ("adamw", "adam", "sgd")
+OPTIMIZERS = ("adamw", "adam", "sgd", "lamb")
+AMP_MODES = ("none", "bf16", "fp16")
+# Old field names still read from YAML and overrides (with a FutureWarning): old -> new.
+RENAMED = {"grad_clip": "clip_grad"}
 SCHEDULERS = ("cosine", "constant")
 MONITOR_MODES = ("max", "min")
 _DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
@@ -62,21 +66,52 @@ class TrainConfig:
         task: name of the task in the task registry (``"classification"``, ...).
         model: registered model name, built with ``create_model(model, **model_kwargs)``.
         model_kwargs: keyword arguments of the model (e.g. ``{"T": 4, "num_classes": 10}``).
-        dataset: name in the dataset registry; its builder returns ``(train, val)`` datasets.
-        dataset_kwargs: keyword arguments of the dataset builder.
-        data_root: folder holding the dataset on disk (``None`` for embedded data).
+        dataset: name in the dataset registry; its builder returns ``(train, val, test)``:
+            ``val`` selects ``best.pt``, ``test`` is evaluated once after training and never
+            takes part in model selection.
+        dataset_kwargs: keyword arguments of the dataset builder (e.g. ``val_fraction``,
+            ``test_fraction`` and ``seed`` of the ``digits`` split).
+        data_root: an existing folder holding the dataset on disk, or ``None`` (the dataset's
+            default location, e.g. the generated-data cache). It is never created; a dataset
+            with embedded data (``digits``) refuses it.
         epochs: passes over the training set.
-        batch_size: the *global* batch: under DDP each of N ranks gets ``batch_size / N``.
+        batch_size: the *global* batch of one forward pass: under DDP each of N ranks gets
+            ``batch_size / N``. An optimizer step sees ``batch_size * grad_accum`` samples.
         eval_batch_size: global batch for evaluation (``None``: same as ``batch_size``).
         lr: peak learning rate (for the global batch).
-        optimizer: ``"adamw" | "adam" | "sgd"``.
+        optimizer: ``"adamw" | "adam" | "sgd" | "lamb"`` (LAMB is ``timm.optim.Lamb``, with its own
+            gradient clipping off: ``clip_grad`` is the one clip).
         momentum: SGD momentum (ignored by Adam-type optimizers).
         weight_decay: decay of weight matrices and kernels; biases and norm parameters (1-D
             tensors) are never decayed.
+        no_weight_decay: parameter-name patterns (``fnmatch``, e.g. ``"*.pos_embed"``,
+            ``"*.alpha"``) also excluded from weight decay, whatever their shape; see
+            :func:`~spikedrive.engine.optim.param_groups`.
         scheduler: ``"cosine"`` (to zero at the last step) or ``"constant"``, after warm-up.
         warmup_epochs: linear warm-up length in epochs (fractions allowed), stepped per batch.
-        grad_clip: maximum global gradient norm, or ``None`` for no clipping.
-        label_smoothing: cross-entropy label smoothing in ``[0, 1)`` (classification).
+        grad_accum: micro-batches of ``batch_size`` whose gradients are summed into one optimizer
+            step (each loss scaled by ``1 / grad_accum``); the schedule, ``max_steps_per_epoch``
+            and ``global_step`` count optimizer steps. Leftover micro-batches at the end of an
+            epoch that do not fill a step are skipped.
+        clip_grad: maximum global gradient norm (L2 over all parameters), applied after
+            accumulation (and after un-scaling under fp16), or ``None`` for no clipping.
+            ``grad_clip`` is read as a deprecated alias.
+        amp: automatic mixed precision of the forward passes (training and evaluation):
+            ``"none"``; ``"bf16"`` (``torch.autocast`` with bfloat16, CPU or CUDA); ``"fp16"``
+            (float16 autocast with ``torch.amp.GradScaler``, CUDA only: refused on CPU).
+        ema: decay of an exponential moving average of the weights (``timm.utils.ModelEmaV3``,
+            updated after every optimizer step, e.g. ``0.9998``), or ``None`` for none. When
+            set, validation, ``best.pt`` selection and the test evaluation use the EMA weights;
+            checkpoints hold them under ``"ema"`` and resume restores them.
+        label_smoothing: cross-entropy label smoothing in ``[0, 1)`` (classification); with
+            mixup / cutmix it is folded into the mixed soft targets, as timm does.
+        mixup: mixup alpha (``0``: off), through ``timm.data.Mixup`` (classification).
+        cutmix: cutmix alpha (``0``: off); with both on, each batch uses one of them (timm's
+            ``switch_prob`` 0.5). Mixing needs ``model_kwargs.num_classes`` (or a model with a
+            ``num_classes`` attribute) and an even batch per rank; it applies to image batches
+            ``[B, C, H, W]`` and to time-major ``[T, B, C, H, W]`` batches, where one draw
+            (the same lambda and box) mixes every time step. The training loss is then the
+            soft-target cross-entropy.
         monitor: validation metric deciding ``best.pt`` (a key of the task's metrics).
         monitor_mode: ``"max"`` or ``"min"``: whether a larger ``monitor`` is better.
         seed: seeds Python, NumPy and torch, the data order of every epoch and the split.
@@ -109,8 +144,14 @@ class TrainConfig:
     weight_decay: float = 0.01
     scheduler: str = "cosine"
     warmup_epochs: float = 1.0
-    grad_clip: float | None = None
+    no_weight_decay: list[str] = field(default_factory=list)
+    grad_accum: int = 1
+    clip_grad: float | None = None
+    amp: str = "none"
+    ema: float | None = None
     label_smoothing: float = 0.0
+    mixup: float = 0.0
+    cutmix: float = 0.0
     monitor: str = "accuracy"
     monitor_mode: str = "max"
     seed: int = 0
@@ -144,10 +185,15 @@ class TrainConfig:
         _require("scheduler", self.scheduler, self.scheduler in SCHEDULERS, f"one of {SCHEDULERS}")
         _require("warmup_epochs", self.warmup_epochs, 0.0 <= self.warmup_epochs <= self.epochs,
                  f"a value in [0, epochs={self.epochs}]")
-        _require("grad_clip", self.grad_clip, self.grad_clip is None or self.grad_clip > 0,
+        _require("grad_accum", self.grad_accum, self.grad_accum >= 1, "an integer >= 1")
+        _require("clip_grad", self.clip_grad, self.clip_grad is None or self.clip_grad > 0,
                  "null or a norm > 0")
+        _require("amp", self.amp, self.amp in AMP_MODES, f"one of {AMP_MODES}")
+        _require("ema", self.ema, self.ema is None or 0.0 < self.ema < 1.0, "null or a decay in (0, 1)")
         _require("label_smoothing", self.label_smoothing, 0.0 <= self.label_smoothing < 1.0,
                  "a value in [0, 1)")
+        _require("mixup", self.mixup, self.mixup >= 0.0, "an alpha >= 0 (0: off)")
+        _require("cutmix", self.cutmix, self.cutmix >= 0.0, "an alpha >= 0 (0: off)")
         _require("monitor_mode", self.monitor_mode, self.monitor_mode in MONITOR_MODES,
                  f"one of {MONITOR_MODES}")
         _require("resume", self.resume, self.resume != "",
@@ -174,8 +220,10 @@ def config_from_dict(values: dict[str, Any], base: TrainConfig | None = None) ->
     if not isinstance(values, dict):
         raise ValueError(f"config: expected a mapping of field names to values, got {type(values).__name__}")
     merged = (base or TrainConfig()).to_dict()
+    seen: dict[str, set[str]] = {}
     for key, value in values.items():
-        _check_known(str(key))
+        key = _renamed(str(key), seen)
+        _check_known(key)
         merged[key] = value
     return TrainConfig(**merged)
 
@@ -188,12 +236,14 @@ def apply_overrides(cfg: TrainConfig, overrides: list[str]) -> TrainConfig:
     """
     values = cfg.to_dict()
     hints = _field_types()
+    seen: dict[str, set[str]] = {}
     for item in overrides:
         key, sep, raw = item.partition("=")
         key = key.strip()
         if not sep or not key:
             raise ValueError(f"override {item!r}: expected key=value (e.g. lr=0.01 or model_kwargs.T=8)")
         top, _, sub = key.partition(".")
+        top = _renamed(top, seen)
         _check_known(top)
         parsed = _parse_scalar(raw)
         if sub:
@@ -254,6 +304,21 @@ def _field_types() -> dict[str, Any]:
     return typing.get_type_hints(TrainConfig)
 
 
+def _renamed(key: str, seen: dict[str, set[str]]) -> str:
+    """The current name of field ``key``, warning when it is a deprecated alias. ``seen`` maps
+    each field to the spellings used so far in one mapping or override list: a field given under
+    both its old and its new name is an error (repeating one spelling is not: the last wins)."""
+    new = RENAMED.get(key, key)
+    spellings = seen.setdefault(new, set())
+    spellings.add(key)
+    if len(spellings) > 1:
+        raise ValueError(f"config: {sorted(spellings)} name the same field {new!r} ({new!r} is current, the "
+                         "other a deprecated alias); keep only one")
+    if new != key:
+        warnings.warn(f"config: {key!r} is deprecated; use {new!r} (same meaning)", FutureWarning, stacklevel=4)
+    return new
+
+
 def _check_known(key: str) -> None:
     names = [f.name for f in dataclasses.fields(TrainConfig)]
     if key not in names:
@@ -291,6 +356,9 @@ def _type_name(hint: Any) -> str:
     if typing.get_origin(hint) in (Union, types.UnionType):
         return " or ".join("null" if a is type(None) else _type_name(a) for a in args)
     base = _base_type(hint)
+    if base is list:
+        (item,) = typing.get_args(hint) or (Any,)
+        return f"a list of {_type_name(item)}" if item is not Any else "a list"
     return {dict: "a mapping", int: "an integer", float: "a number", str: "text", bool: "true/false"}.get(
         base, getattr(base, "__name__", str(base)))
 
@@ -315,7 +383,13 @@ def _coerce(name: str, value: Any, hint: Any, raw: str | None) -> Any:
                 pass
         _fail(name, value, _type_name(hint))
     base = _base_type(hint)
-    if base is dict:
+    if base is list:
+        (item,) = typing.get_args(hint) or (Any,)
+        if value is None:
+            return []
+        if isinstance(value, (list, tuple)) and (item is Any or all(_is_exact(v, item) for v in value)):
+            return list(value)
+    elif base is dict:
         if value is None:
             return {}
         if isinstance(value, dict):

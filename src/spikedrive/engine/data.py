@@ -13,6 +13,7 @@ evaluation never depends on how many passes came before it.
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -30,6 +31,7 @@ from .seeding import derive_seed
 __all__ = [
     "ShardSampler",
     "build_datasets",
+    "check_splits",
     "epoch_seed",
     "eval_seed",
     "list_datasets",
@@ -39,20 +41,36 @@ __all__ = [
     "set_loader_epoch",
 ]
 
-DatasetBuilder = Callable[..., tuple[Dataset, Dataset]]
+DatasetBuilder = Callable[..., tuple[Dataset, Dataset, Dataset]]
 _DATASETS: Registry[DatasetBuilder] = Registry("dataset")
+_EMBEDDED: dict[str, str] = {}  # dataset name -> what it embeds (it takes no data_root)
+_CHECKS_ROOT: set[str] = set()  # datasets whose builders name their expected layout themselves
 
 
-def register_dataset(name: str, builder: DatasetBuilder) -> None:
-    """Make ``dataset: <name>`` build ``builder(root, **dataset_kwargs) -> (train, val)``.
+def register_dataset(name: str, builder: DatasetBuilder, *, embedded: str | None = None,
+                     checks_root: bool = False) -> None:
+    """Make ``dataset: <name>`` build ``builder(root, **dataset_kwargs) -> (train, val, test)``.
 
-    ``root`` is the recipe's ``data_root`` (``None`` for embedded data). Each rank calls the
-    builder itself, so it must return the same split in every process (seed it, don't shuffle).
-    Under DDP the engine calls it on rank 0 first and on the other ranks only once rank 0 is
-    done, so a builder that generates or downloads files into a cache does it once, and the
-    other ranks find the cache filled.
+    ``val`` decides ``best.pt``; ``test`` is evaluated once, after training, and never takes
+    part in model selection, so it must be disjoint from both. ``root`` is the recipe's
+    ``data_root``: :func:`build_datasets` has already checked that it is an existing folder
+    (unless ``dataset_kwargs`` holds ``download: true``, in which case the builder may create
+    it), or it is ``None``. A dataset that ships its data says what in ``embedded`` (e.g.
+    ``"scikit-learn's 8x8 digits"``): it is then called with ``root=None`` only, and a recipe
+    giving it a ``data_root`` is refused instead of silently ignored. A builder that checks
+    ``root`` itself (``checks_root=True``) gets it unchecked, so its own message, which names the
+    layout it expects under the folder, reaches the user.
+
+    Each rank calls the builder itself, so it must return the same split in every process
+    (seed it, don't shuffle). Under DDP the engine calls it on rank 0 first and on the other
+    ranks only once rank 0 is done, so a builder that generates or downloads files into a
+    cache does it once, and the other ranks find the cache filled.
     """
     _DATASETS.add(name, builder)
+    if embedded is not None:
+        _EMBEDDED[name] = embedded
+    if checks_root:
+        _CHECKS_ROOT.add(name)
 
 
 def list_datasets() -> list[str]:
@@ -60,19 +78,43 @@ def list_datasets() -> list[str]:
     return _DATASETS.names()
 
 
-def build_datasets(cfg: Any, ctx: DistContext | None = None) -> tuple[Dataset, Dataset]:
-    """``(train, val)`` for ``cfg.dataset`` with ``cfg.data_root`` and ``cfg.dataset_kwargs``.
+def build_datasets(cfg: Any, ctx: DistContext | None = None) -> tuple[Dataset, Dataset, Dataset]:
+    """``(train, val, test)`` for ``cfg.dataset`` with ``cfg.data_root`` and ``cfg.dataset_kwargs``.
 
     Under DDP pass the process's ``ctx`` (a collective then: every rank must call it): rank 0
     builds first, alone, so a cold cache is generated once instead of by every rank at the
     same time; the other ranks build after it and find the cache.
+
+    Raises:
+        ValueError: the dataset is not registered; ``data_root`` is given to a dataset with
+            embedded data, or does not exist (it is never created, except by a builder asked
+            to ``download``); the builder does not return three datasets.
     """
     builder = _DATASETS.get(cfg.dataset, field="config: dataset")
+    root = cfg.data_root
+    if root is not None and cfg.dataset in _EMBEDDED:
+        raise ValueError(f"config: data_root={root!r} is invalid for dataset={cfg.dataset!r}, which uses embedded "
+                         f"data ({_EMBEDDED[cfg.dataset]}) and reads no folder; remove data_root")
+    if (root is not None and not os.path.isdir(root) and not cfg.dataset_kwargs.get("download")
+            and cfg.dataset not in _CHECKS_ROOT):
+        what = "is not a folder" if os.path.exists(root) else "does not exist"
+        raise ValueError(f"config: data_root={root!r} {what}; expected an existing folder holding dataset "
+                         f"{cfg.dataset!r} (omit data_root to use its default location, if it has one)")
 
-    def build() -> tuple[Dataset, Dataset]:
-        return builder(cfg.data_root, **cfg.dataset_kwargs)
+    def build() -> tuple[Dataset, Dataset, Dataset]:
+        return check_splits(builder(root, **cfg.dataset_kwargs), f"dataset {cfg.dataset!r} (its builder)")
 
     return build() if ctx is None else ctx.main_first(build)
+
+
+def check_splits(splits: Any, what: str) -> tuple[Dataset, Dataset, Dataset]:
+    """``splits`` as a ``(train, val, test)`` tuple; ``ValueError`` naming ``what`` otherwise."""
+    if not isinstance(splits, (tuple, list)) or len(splits) != 3 or any(s is None for s in splits):
+        got = f"{len(splits)} item(s)" if isinstance(splits, (tuple, list)) else type(splits).__name__
+        raise ValueError(f"{what}: expected three datasets (train, val, test), the test split held out from "
+                         f"model selection; got {got}")
+    train, val, test = splits
+    return train, val, test
 
 
 def epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
@@ -186,5 +228,6 @@ def set_loader_epoch(loader: DataLoader, seed: int, epoch: int, rank: int = 0) -
         loader.sampler.set_epoch(epoch)
 
 
-register_dataset("digits", lambda root, **kwargs: load_digits_split(**kwargs))
+register_dataset("digits", lambda root, **kwargs: load_digits_split(**kwargs),
+                 embedded="scikit-learn's 8x8 digits, shipped with scikit-learn")
 register_dataset("ndigits", load_ndigits_frames)

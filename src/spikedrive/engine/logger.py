@@ -1,5 +1,10 @@
 """Per-epoch metrics on disk: ``metrics.jsonl`` (one line appended per epoch, survives a crash
-mid-run) and ``metrics.json`` (the whole list, rewritten atomically each epoch)."""
+mid-run) and ``metrics.json`` (the whole list, rewritten atomically each epoch).
+
+Both end, once training is over, with one final record without an ``epoch`` key: the test
+evaluation (``test_*``) beside the validation metrics (``val_*``) of the selected epoch
+(``selected_epoch``, ``selected``: ``"best.pt"`` or ``"last"``). Per-epoch readers skip records
+without ``epoch``; a resumed run drops the old final record and writes a new one at its end."""
 
 from __future__ import annotations
 
@@ -41,5 +46,11 @@ class MetricsLog:
         append_line(self.jsonl, json.dumps(_jsonable(record)))
         self._write_json()
 
-    def _write_json(self) -> None:
-        atomic_write_text(self.json, json.dumps([_jsonable(r) for r in self.history], indent=1) + "\n")
+    def finish(self, record: dict[str, Any]) -> None:
+        """Log the final (test) record after the per-epoch ones; it is not part of the history."""
+        append_line(self.jsonl, json.dumps(_jsonable(record)))
+        self._write_json([record])
+
+    def _write_json(self, final: list[dict[str, Any]] | None = None) -> None:
+        records = [*self.history, *(final or [])]
+        atomic_write_text(self.json, json.dumps([_jsonable(r) for r in records], indent=1) + "\n")

@@ -6,29 +6,46 @@ runs; its state is a step counter, saved and restored with the checkpoint.
 
 from __future__ import annotations
 
+import fnmatch
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
 
-__all__ = ["WarmupCosine", "apply_schedule", "build_optimizer", "build_scheduler"]
+__all__ = ["WarmupCosine", "apply_schedule", "build_optimizer", "build_scheduler", "param_groups"]
+
+
+def param_groups(model: nn.Module, weight_decay: float, no_weight_decay: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """Optimizer parameter groups of ``model``'s trainable parameters: ``[decayed, not decayed]``.
+
+    Weight decay applies to tensors of two or more dimensions (weights, kernels) only: decaying
+    biases and norm scales pulls them toward zero for no regularisation benefit. Parameters
+    whose name matches a pattern of ``no_weight_decay`` (``fnmatch``, against the names of
+    ``model.named_parameters()``, e.g. ``"*.pos_embed"``, ``"*.alpha"``) are not decayed either.
+    Each group holds ``params``, ``weight_decay`` and ``param_names`` (the names, in order);
+    an empty group is left out.
+    """
+    decay: tuple[list[str], list[nn.Parameter]] = ([], [])
+    keep: tuple[list[str], list[nn.Parameter]] = ([], [])
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        excluded = p.dim() < 2 or any(fnmatch.fnmatchcase(name, pat) for pat in no_weight_decay)
+        names, params = keep if excluded else decay
+        names.append(name)
+        params.append(p)
+    groups = [{"params": decay[1], "param_names": decay[0], "weight_decay": weight_decay},
+              {"params": keep[1], "param_names": keep[0], "weight_decay": 0.0}]
+    return [g for g in groups if g["params"]]
 
 
 def build_optimizer(model: nn.Module, cfg: Any) -> torch.optim.Optimizer:
-    """``cfg.optimizer`` over ``model``'s trainable parameters.
-
-    Weight decay applies to tensors of two or more dimensions (weights, kernels) only: decaying
-    biases and norm scales pulls them toward zero for no regularisation benefit.
-    """
-    decay, no_decay = [], []
-    for p in model.parameters():
-        if p.requires_grad:
-            (decay if p.dim() >= 2 else no_decay).append(p)
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay},
-              {"params": no_decay, "weight_decay": 0.0}]
-    groups = [g for g in groups if g["params"]]
+    """``cfg.optimizer`` over :func:`param_groups` of ``model`` (``cfg.weight_decay``,
+    ``cfg.no_weight_decay``)."""
+    groups = param_groups(model, cfg.weight_decay, getattr(cfg, "no_weight_decay", ()))
     if not groups:
         raise ValueError("build_optimizer: the model has no trainable parameters")
     if cfg.optimizer == "adamw":
@@ -38,7 +55,12 @@ def build_optimizer(model: nn.Module, cfg: Any) -> torch.optim.Optimizer:
         return torch.optim.Adam(groups, lr=cfg.lr)
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum)
-    raise ValueError(f"config: optimizer={cfg.optimizer!r} is invalid; expected 'adamw', 'adam' or 'sgd'")
+    if cfg.optimizer == "lamb":
+        from timm.optim import Lamb
+
+        # Lamb clips the global gradient norm to 1 by default: off, so clip_grad is the one clip.
+        return Lamb(groups, lr=cfg.lr, max_grad_norm=None)
+    raise ValueError(f"config: optimizer={cfg.optimizer!r} is invalid; expected 'adamw', 'adam', 'sgd' or 'lamb'")
 
 
 class WarmupCosine:

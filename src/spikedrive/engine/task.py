@@ -138,12 +138,36 @@ class ClassificationTask:
     Args:
         label_smoothing: cross-entropy label smoothing for training (evaluation loss is plain
             cross-entropy, so it stays comparable across recipes).
+        mixup: mixup alpha of ``timm.data.Mixup`` for training batches (``0``: off).
+        cutmix: cutmix alpha (``0``: off); with both on, each batch draws one of the two.
+        num_classes: width of the mixed one-hot targets; ``None``: the model's ``num_classes``
+            attribute (an error if it has none and mixing is on).
+
+    With mixup or cutmix on, the inputs are mixed before the model and the loss is the
+    soft-target cross-entropy ``mean_b sum_c -target[b, c] * log_softmax(logits)[b, c]``
+    against timm's mixed targets, into which ``label_smoothing`` is folded. Inputs must be
+    images ``[B, C, H, W]`` or time-major images ``[T, B, C, H, W]``; for the latter the
+    sequence is viewed as ``[B, T*C, H, W]``, so one draw (the same lambda, the same cutmix
+    box, the same partner sample) mixes every time step alike. The logged training accuracy is
+    against the unmixed labels.
     """
 
-    def __init__(self, label_smoothing: float = 0.0) -> None:
+    def __init__(self, label_smoothing: float = 0.0, mixup: float = 0.0, cutmix: float = 0.0,
+                 num_classes: int | None = None) -> None:
         if not 0.0 <= label_smoothing < 1.0:
             raise ValueError(f"ClassificationTask: label_smoothing must be in [0, 1), got {label_smoothing}")
+        for name, alpha in (("mixup", mixup), ("cutmix", cutmix)):
+            if alpha < 0:
+                raise ValueError(f"ClassificationTask: {name} must be an alpha >= 0 (0: off), got {alpha}")
         self.label_smoothing = float(label_smoothing)
+        self.mixup, self.cutmix = float(mixup), float(cutmix)
+        self.num_classes = num_classes
+        self._mixer: Any = None
+
+    @property
+    def mixing(self) -> bool:
+        """Whether training batches are mixed (mixup or cutmix on)."""
+        return self.mixup > 0 or self.cutmix > 0
 
     def to_device(self, batch: Any, device: torch.device) -> Any:
         """``(inputs, labels)`` on ``device``."""
@@ -159,12 +183,52 @@ class ClassificationTask:
 
     def training_loss(self, model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]
                       ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Mean (label-smoothed) cross-entropy, and the batch's accuracy to log."""
-        logits = model(batch[0])
-        labels = batch[1]
-        loss = F.cross_entropy(logits, labels, label_smoothing=self.label_smoothing)
+        """Mean (label-smoothed) cross-entropy, or the soft-target cross-entropy of the mixed
+        batch when mixing is on; and the batch's accuracy to log."""
+        inputs, labels = batch
+        if self.mixing:
+            inputs, targets = self.mix(model, inputs, labels)
+            logits = model(inputs)
+            loss = torch.sum(-targets * F.log_softmax(logits.float(), dim=-1), dim=-1).mean()
+        else:
+            logits = model(inputs)
+            loss = F.cross_entropy(logits, labels, label_smoothing=self.label_smoothing)
         accuracy = (logits.detach().argmax(dim=1) == labels).float().mean()
         return loss, {"accuracy": accuracy}
+
+    def mix(self, model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor
+            ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(mixed inputs, soft targets [B, classes])`` from timm's ``Mixup`` (drawn from NumPy's
+        global RNG, which the engine seeds and checkpoints). ``inputs`` is ``[B, C, H, W]`` or
+        time-major ``[T, B, C, H, W]``; ``labels`` ``[B]``."""
+        batch_dim = {4: 0, 5: 1}.get(inputs.dim())
+        if batch_dim is None or inputs.shape[batch_dim] != labels.shape[0]:
+            raise ValueError(
+                f"ClassificationTask: mixup/cutmix mix image batches [B, C, H, W] or time-major [T, B, C, H, W]; "
+                f"got inputs of shape {tuple(inputs.shape)} with {labels.shape[0]} labels")
+        if labels.shape[0] % 2:
+            raise ValueError(f"ClassificationTask: mixup/cutmix need an even batch per rank (each sample is mixed "
+                             f"with the batch reversed), got {labels.shape[0]}")
+        mixer = self._get_mixer(model)
+        if batch_dim == 0:
+            return mixer(inputs, labels)
+        steps, b, c = inputs.shape[:3]
+        flat = inputs.transpose(0, 1).reshape(b, steps * c, *inputs.shape[3:])
+        mixed, targets = mixer(flat, labels)
+        return mixed.reshape(b, steps, c, *inputs.shape[3:]).transpose(0, 1), targets
+
+    def _get_mixer(self, model: nn.Module) -> Any:
+        if self._mixer is None:
+            num_classes = self.num_classes or getattr(getattr(model, "module", model), "num_classes", None)
+            if not num_classes:
+                raise ValueError("ClassificationTask: mixup/cutmix need the number of classes for the mixed "
+                                 "targets: set model_kwargs.num_classes in the recipe (or give the model a "
+                                 "num_classes attribute)")
+            from timm.data import Mixup
+
+            self._mixer = Mixup(mixup_alpha=self.mixup, cutmix_alpha=self.cutmix, label_smoothing=self.label_smoothing,
+                                num_classes=int(num_classes))
+        return self._mixer
 
     def new_metrics(self) -> ClassificationMetrics:
         """An empty accuracy / loss accumulator."""
@@ -193,4 +257,10 @@ def build_task(cfg: Any) -> Task:
     return builder(cfg)
 
 
-register_task("classification", lambda cfg: ClassificationTask(label_smoothing=cfg.label_smoothing))
+def _classification(cfg: Any) -> ClassificationTask:
+    return ClassificationTask(label_smoothing=cfg.label_smoothing, mixup=getattr(cfg, "mixup", 0.0),
+                              cutmix=getattr(cfg, "cutmix", 0.0),
+                              num_classes=(getattr(cfg, "model_kwargs", None) or {}).get("num_classes"))
+
+
+register_task("classification", _classification)

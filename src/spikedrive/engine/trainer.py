@@ -1,13 +1,18 @@
 """``train(cfg)``: the one training loop of every method, single-process or under torchrun.
 
 Per epoch: train, average batch-norm statistics over ranks, refuse non-finite weights, evaluate
-(all-reduced), then on rank 0 write ``best.pt`` (if improved), ``last.pt`` and the metrics. The
-order matters: ``last.pt`` is written after ``best.pt``, so a crash in between replays the epoch
-on resume and rewrites the same ``best.pt``.
+on the validation split (all-reduced), then on rank 0 write ``best.pt`` (if improved),
+``last.pt`` and the metrics. The order matters: ``last.pt`` is written after ``best.pt``, so a
+crash in between replays the epoch on resume and rewrites the same ``best.pt``.
+
+After the last epoch the selected weights (those of ``best.pt``, else the final ones) are
+evaluated once on the test split, which model selection never sees; ``metrics.json`` and
+``metrics.jsonl`` end with that record (``test_*`` beside the selected epoch's ``val_*``).
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import time
@@ -15,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
@@ -24,12 +30,12 @@ from ..models import create_model
 from ..neurons import set_neuron_backend
 from .checkpoint import check_compatible, load_checkpoint, save_checkpoint
 from .config import TrainConfig, save_config
-from .data import build_datasets, make_eval_loader, make_train_loader, set_loader_epoch
-from .distributed import DistContext, cleanup_distributed, setup_distributed
+from .data import build_datasets, check_splits, make_eval_loader, make_train_loader, set_loader_epoch
+from .distributed import DistContext, cleanup_distributed, setup_distributed, unwrap_model
 from .logger import MetricsLog
 from .loop import TrainingDiverged, check_finite_weights, evaluate, train_one_epoch
 from .optim import apply_schedule, build_optimizer, build_scheduler
-from .report import first_model_input, write_energy_report
+from .report import write_energy_report
 from .seeding import (
     rank_seed,
     rng_state,
@@ -49,19 +55,26 @@ class TrainResult:
     """What a run produced (identical on every rank).
 
     Attributes:
-        metrics: validation metrics of the last epoch.
+        val_metrics: validation metrics of the selected epoch: the best epoch (``best.pt``), or
+            the last one when no epoch had a finite ``monitor``; also ``metrics``.
+        test_metrics: metrics of the selected weights on the test split, evaluated once after
+            training (the EMA weights when ``cfg.ema`` is set).
         best_metric: best value of ``cfg.monitor`` (``None`` if never finite).
         best_epoch: the 1-based epoch that reached it (0 if none).
+        selected_epoch: the epoch whose weights were tested (``best_epoch``, else the last).
         epochs: epochs completed in total (including those before a resume).
         global_step: optimizer steps completed in total.
-        history: one record per epoch (as in ``metrics.json``).
+        history: one record per epoch (as in ``metrics.json``, without its final test record).
         out_dir: the run folder; ``last_checkpoint`` / ``best_checkpoint`` are in it.
-        model: the trained model (unwrapped from DDP), in train mode.
+        model: the trained model (unwrapped from DDP) with its final weights, in train mode.
+        ema_model: the EMA of the weights (final), when ``cfg.ema`` is set, else ``None``.
     """
 
-    metrics: dict[str, float]
+    val_metrics: dict[str, float]
+    test_metrics: dict[str, float]
     best_metric: float | None
     best_epoch: int
+    selected_epoch: int
     epochs: int
     global_step: int
     history: list[dict[str, Any]]
@@ -69,26 +82,59 @@ class TrainResult:
     last_checkpoint: Path
     best_checkpoint: Path | None
     model: nn.Module = field(repr=False)
+    ema_model: nn.Module | None = field(default=None, repr=False)
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        """``val_metrics``: the validation metrics of the selected (best, else last) epoch."""
+        return self.val_metrics
 
 
 def train(cfg: TrainConfig, *, model: nn.Module | None = None, task: Task | None = None,
-          datasets: tuple[Dataset, Dataset] | None = None,
+          datasets: tuple[Dataset, Dataset, Dataset] | None = None,
           resume: bool | str | os.PathLike | None = None) -> TrainResult:
     """Train as ``cfg`` says; runs unchanged under ``torchrun --nproc_per_node=N``.
+
+    What the engine expects of a model and of data (for the classification task; other tasks
+    say what they feed in their own docstrings):
+
+    * **Data**: each dataset is a map-style ``torch.utils.data.Dataset`` whose items are
+      ``(x, y)``: ``x`` a tensor (or array) of one sample, ``y`` an integer class label. By
+      default the loader stacks samples along a new first dimension, so the model gets
+      ``[B, ...]`` (e.g. images ``[B, C, H, W]``) and labels ``[B]`` int64. For sequences whose
+      samples are ``[T, ...]``, wrap the dataset in :class:`spikedrive.data.TimeMajorDataset`:
+      batches are then time-major, ``[T, B, ...]`` (its ``time_major = True`` tells the engine
+      the batch lies in dimension 1, ``batch_dim=1`` for the energy report). A dataset may
+      define ``collate_fn`` to batch its samples itself.
+    * **Splits**: three datasets ``(train, val, test)``: ``val`` picks ``best.pt``; ``test`` is
+      evaluated once after the last epoch, with the selected weights, and never influences
+      training or selection. Keep them disjoint.
+    * **Model**: an ``nn.Module`` called as ``model(x)`` on the batch's inputs exactly as the
+      loader yields them (``[B, ...]``, or ``[T, B, ...]`` for time-major data; a spiking
+      model encodes a static image over its own ``T`` steps) and returning logits
+      ``[B, classes]`` (not probabilities: the loss applies ``log_softmax``). Keep no state
+      between calls. ``mixup`` / ``cutmix`` also need ``model_kwargs.num_classes`` or a
+      ``num_classes`` attribute.
 
     Args:
         cfg: the recipe.
         model: a model to train instead of ``create_model(cfg.model, **cfg.model_kwargs)``
             (``cfg.model`` still names it in checkpoints).
         task: a task object instead of the registered ``cfg.task``.
-        datasets: ``(train, val)`` instead of the registered ``cfg.dataset``.
+        datasets: ``(train, val, test)`` instead of the registered ``cfg.dataset``.
         resume: overrides ``cfg.resume``: ``True`` (from ``out_dir/last.pt``), ``"auto"`` (from
             it if present), ``False``, or a checkpoint path.
+
+    Returns:
+        A :class:`TrainResult`: ``val_metrics`` (``metrics``) and ``test_metrics`` of the
+        selected weights, the history, the checkpoints and the model.
 
     Raises:
         TrainingDiverged: the loss or the weights became non-finite; the last good checkpoint
             is left untouched.
         FileExistsError: starting afresh in an ``out_dir`` that already holds a run.
+        ValueError: a config that does not fit the run (e.g. ``amp=fp16`` without CUDA,
+            ``datasets`` not three datasets, a ``data_root`` that does not exist).
     """
     ctx = setup_distributed(cfg.device)
     try:
@@ -101,7 +147,7 @@ class _Run:
     """One training run's state; split out of :func:`train` to keep each step readable."""
 
     def __init__(self, cfg: TrainConfig, ctx: DistContext, model: nn.Module | None, task: Task | None,
-                 datasets: tuple[Dataset, Dataset] | None, resume: Any) -> None:
+                 datasets: tuple[Dataset, Dataset, Dataset] | None, resume: Any) -> None:
         self.cfg, self.ctx = cfg, ctx
         self.out_dir = Path(cfg.out_dir)
         path = self._resume_path(resume)  # first, so a wrong out_dir fails before any work
@@ -109,6 +155,9 @@ class _Run:
             raise FileExistsError(
                 f"out_dir {str(self.out_dir)!r} already holds a run ({LAST}); pass resume=true (or 'auto') "
                 "to continue it, or choose another out_dir")
+        if cfg.amp == "fp16" and ctx.device.type != "cuda":
+            raise ValueError(f"config: amp='fp16' needs a CUDA device (float16 training runs with "
+                             f"torch.amp.GradScaler), but this run is on {ctx.device}; use amp=bf16 or amp=none")
         if cfg.deterministic:
             set_deterministic(True)
         seed_everything(cfg.seed)
@@ -121,13 +170,24 @@ class _Run:
         seed_everything(rank_seed(cfg.seed, ctx.rank))
         self.task = task if task is not None else build_task(cfg)
         # Rank 0 builds first, so a dataset generated into a cold cache is written once.
-        train_set, val_set = datasets if datasets is not None else build_datasets(cfg, ctx)
+        splits = check_splits(datasets, "train: datasets") if datasets is not None else build_datasets(cfg, ctx)
+        train_set, val_set, test_set = splits
         pin = ctx.device.type == "cuda"
         self.train_loader = make_train_loader(train_set, cfg, ctx.rank, ctx.world_size, pin_memory=pin)
         self.val_loader = make_eval_loader(val_set, cfg, ctx.rank, ctx.world_size, pin_memory=pin)
+        self.test_loader = make_eval_loader(test_set, cfg, ctx.rank, ctx.world_size, pin_memory=pin)
         self.batch_dim = 1 if getattr(val_set, "time_major", False) else 0
-        self.steps_per_epoch = min(len(self.train_loader), cfg.max_steps_per_epoch or len(self.train_loader))
+        full = len(self.train_loader) // cfg.grad_accum
+        if full == 0:
+            raise ValueError(f"config: grad_accum={cfg.grad_accum} is more than the {len(self.train_loader)} "
+                             "batch(es) per epoch on each rank; lower grad_accum or batch_size")
+        self.steps_per_epoch = min(full, cfg.max_steps_per_epoch or full)
         self.optimizer = build_optimizer(self.model, cfg)
+        self.scaler = torch.amp.GradScaler("cuda") if cfg.amp == "fp16" else None
+        self.ema = _build_ema(self.model, cfg.ema)
+        # The selected weights (of the evaluated model: the EMA when on), kept on the CPU so the
+        # test evaluation needs no file (a multi-node run may have no shared disk).
+        self.best_state: dict[str, torch.Tensor] | None = None
         self.scheduler = build_scheduler(self.optimizer, cfg, self.steps_per_epoch)
         self.start_epoch, self.global_step = 0, 0
         self.best: float | None = None
@@ -172,6 +232,14 @@ class _Run:
         sched = dict(state["scheduler"], lr_lambdas=[None] * len(self.scheduler.lr_lambdas))
         self.scheduler.load_state_dict(sched)
         apply_schedule(self.scheduler)
+        if self.scaler is not None and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        if self.ema is not None:
+            if "ema" in state:
+                self.ema.module.load_state_dict(state["ema"])
+            else:  # a run without EMA continued with it: the average starts at the restored weights
+                self.ema.set(self.model)
+                self._say(f"{path} holds no EMA weights: the EMA starts from its model weights")
         self.start_epoch, self.global_step = int(state["epoch"]), int(state["global_step"])
         self.best, self.best_epoch = state.get("best_metric"), int(state.get("best_epoch", 0))
         self.history = [dict(r) for r in state["history"]]
@@ -198,19 +266,24 @@ class _Run:
             set_loader_epoch(self.train_loader, cfg.seed, epoch, ctx.rank)
             train_stats, self.global_step = train_one_epoch(
                 model, self.task, self.train_loader, self.optimizer, self.scheduler, ctx=ctx,
-                epoch=epoch + 1, epochs=cfg.epochs, global_step=self.global_step, grad_clip=cfg.grad_clip,
-                max_steps=cfg.max_steps_per_epoch, progress=cfg.progress, on_diverge=self._with_checkpoint_note)
+                epoch=epoch + 1, epochs=cfg.epochs, global_step=self.global_step, clip_grad=cfg.clip_grad,
+                max_steps=cfg.max_steps_per_epoch, progress=cfg.progress, on_diverge=self._with_checkpoint_note,
+                grad_accum=cfg.grad_accum, amp=cfg.amp, scaler=self.scaler, ema=self.ema)
             ctx.sync_buffers(self.model)
+            if self.ema is not None:
+                ctx.sync_buffers(self.ema.module)
             bad = check_finite_weights(self.model)
             if bad:
                 raise TrainingDiverged(self._with_checkpoint_note(
                     f"training diverged: weights became non-finite during epoch {epoch + 1} "
                     f"(by global step {self.global_step}; e.g. {bad[:3]}); nothing was saved. "
-                    "Try a lower lr, a longer warm-up or grad_clip."),
+                    "Try a lower lr, a longer warm-up or clip_grad."),
                     epoch=epoch + 1, step=None, global_step=self.global_step)
-            val = evaluate(self.model, self.task, self.val_loader, ctx.device, all_reduce=ctx.all_reduce_sum,
-                           progress=cfg.progress and ctx.is_main)
+            val = evaluate(self._evaluated(), self.task, self.val_loader, ctx.device, all_reduce=ctx.all_reduce_sum,
+                           progress=cfg.progress and ctx.is_main, amp=cfg.amp)
             improved = self._update_best(val, epoch + 1)
+            if improved:
+                self.best_state = {k: v.detach().to("cpu", copy=True) for k, v in self._evaluated().state_dict().items()}
             record = {"epoch": epoch + 1, "global_step": self.global_step, "lr": self.scheduler.get_last_lr()[0],
                       **{f"train_{k}": v for k, v in train_stats.items()},
                       **{f"val_{k}": v for k, v in val.items()},
@@ -226,12 +299,44 @@ class _Run:
                 self._say(self._summary(record, val))
         if cfg.energy_report and ctx.is_main and self.history:
             self._report_energy()
+        selected, val_metrics, test_metrics = self._test()
+        if ctx.is_main:
+            final = {"selected_epoch": selected, "selected": BEST if self.best_epoch else "last",
+                     "global_step": self.global_step, **{f"val_{k}": v for k, v in val_metrics.items()},
+                     **{f"test_{k}": v for k, v in test_metrics.items()}}
+            log.finish(final)
+            self._say(f"test (weights of epoch {selected}, {final['selected']}): "
+                      + "  ".join(f"{k} {v:.4f}" for k, v in final.items() if k[:4] in ("val_", "test")))
         return TrainResult(
-            metrics=_val_metrics(self.history[-1]) if self.history else {},
-            best_metric=self.best, best_epoch=self.best_epoch, epochs=max(self.start_epoch, len(self.history)),
+            val_metrics=val_metrics, test_metrics=test_metrics, best_metric=self.best, best_epoch=self.best_epoch,
+            selected_epoch=selected, epochs=max(self.start_epoch, len(self.history)),
             global_step=self.global_step, history=list(self.history), out_dir=self.out_dir,
             last_checkpoint=self.out_dir / LAST,
-            best_checkpoint=self.out_dir / BEST if self.best_epoch else None, model=self.model)
+            best_checkpoint=self.out_dir / BEST if self.best_epoch else None, model=self.model,
+            ema_model=self.ema.module if self.ema is not None else None)
+
+    def _test(self) -> tuple[int, dict[str, float], dict[str, float]]:
+        """``(selected epoch, its validation metrics, test metrics)``: the one evaluation of the
+        test split, with the best epoch's weights (the final ones when there is no best)."""
+        cfg, ctx = self.cfg, self.ctx
+        selected = self.best_epoch or int(self.history[-1]["epoch"])
+        record = next(r for r in self.history if r["epoch"] == selected)
+        tested = self._evaluated()
+        if self.best_epoch:
+            state = self.best_state
+            if state is None:  # a resumed run that did not improve on the best before it
+                saved = load_checkpoint(self.out_dir / BEST, map_location="cpu")
+                state = saved["ema"] if self.ema is not None and "ema" in saved else saved["model"]
+            # A copy, so the returned model and ``last.pt`` keep the final weights.
+            tested = copy.deepcopy(unwrap_model(tested))
+            tested.load_state_dict(state)
+        test = evaluate(tested, self.task, self.test_loader, ctx.device, all_reduce=ctx.all_reduce_sum,
+                        progress=cfg.progress and ctx.is_main, desc="test", amp=cfg.amp)
+        return selected, _val_metrics(record), test
+
+    def _evaluated(self) -> nn.Module:
+        """The weights that are validated, selected and tested: the EMA's when on."""
+        return self.ema.module if self.ema is not None else self.model
 
     # --- helpers -------------------------------------------------------------------------
 
@@ -248,19 +353,26 @@ class _Run:
         return better
 
     def _state(self, epoch: int, rngs: list[dict[str, Any]]) -> dict[str, Any]:
-        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(), "epoch": epoch, "global_step": self.global_step,
-                "best_metric": self.best, "best_epoch": self.best_epoch, "config": self.cfg.to_dict(),
-                "rng": rngs, "history": list(self.history)}
+        state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                 "scheduler": self.scheduler.state_dict(), "epoch": epoch, "global_step": self.global_step,
+                 "best_metric": self.best, "best_epoch": self.best_epoch, "config": self.cfg.to_dict(),
+                 "rng": rngs, "history": list(self.history)}
+        if self.ema is not None:
+            state["ema"] = self.ema.module.state_dict()
+        if self.scaler is not None:
+            state["scaler"] = self.scaler.state_dict()
+        return state
 
     def _report_energy(self) -> None:
-        x = first_model_input(self.val_loader, self.task, self.ctx.device)
-        if x is None:
+        # A fixed number of validation samples, fed as the task feeds them (not one batch).
+        report = write_energy_report(unwrap_model(self._evaluated()), self.val_loader, self.out_dir, self.batch_dim,
+                                     title=self.cfg.model, task=self.task, device=self.ctx.device)
+        if report is None:
             self._say(f"energy report skipped: {type(self.task).__name__} defines no model_input(batch)")
             return
-        report = write_energy_report(self.model, x, self.out_dir, self.batch_dim, title=self.cfg.model)
         self._say(f"energy per sample: SNN {format_energy(report.snn_energy_pj)}, ANN "
-                  f"{format_energy(report.ann_energy_pj)} (table in {self.out_dir / 'energy.txt'})")
+                  f"{format_energy(report.ann_energy_pj)} over {report.samples} samples "
+                  f"(table in {self.out_dir / 'energy.txt'})")
 
     def _with_checkpoint_note(self, message: str) -> str:
         last = self.out_dir / LAST
@@ -277,6 +389,15 @@ class _Run:
     def _say(self, line: str) -> None:
         if self.cfg.progress and self.ctx.is_main:
             tqdm.write(line)
+
+
+def _build_ema(model: nn.Module, decay: float | None) -> nn.Module | None:
+    """timm's ``ModelEmaV3`` of ``model`` (a copy on its device), or ``None`` without a decay."""
+    if decay is None:
+        return None
+    from timm.utils import ModelEmaV3
+
+    return ModelEmaV3(model, decay=decay)
 
 
 def _val_metrics(record: dict[str, Any]) -> dict[str, float]:

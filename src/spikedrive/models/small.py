@@ -10,7 +10,7 @@ from torch import nn
 from ..encoding import direct_encode
 from ..layers import BatchNorm1d, BatchNorm2d, Conv2d, Linear, TimeDistributed
 from ..neurons import ILIF, LIF, SpikingNeuron
-from .registry import register_model
+from .registry import ModelInput, register_model
 
 __all__ = ["SmallSpikingCNN"]
 
@@ -91,19 +91,19 @@ class SmallSpikingCNN(nn.Module):
         return self.classifier(self.features(x)).mean(0)
 
 
-@register_model
+@register_model(default_input=ModelInput("digits"))
 def digits_snn(num_classes: int = 10, T: int = 4, **kwargs) -> SmallSpikingCNN:
     """The demo model for 8x8 digits: LIF neurons (tau 2, hard reset, detached reset), T = 4."""
     return SmallSpikingCNN(num_classes=num_classes, T=T, **kwargs)
 
 
-@register_model
+@register_model(default_input=ModelInput("digits"))
 def digits_ilif(num_classes: int = 10, T: int = 1, D: int = 4, **kwargs) -> SmallSpikingCNN:
     """The digits network with I-LIF neurons (D = 4); supports :func:`spikedrive.to_spike_driven`."""
     return SmallSpikingCNN(num_classes=num_classes, T=T, neuron=lambda: ILIF(D=D), **kwargs)
 
 
-@register_model
+@register_model(default_input=ModelInput("ndigits"))
 def ndigits_snn(num_classes: int = 10, T: int = 8, **kwargs) -> SmallSpikingCNN:
     """For N-Digits / N-MNIST binary event frames ``[T, B, 2, 34, 34]``: three conv blocks, LIF
     neurons, every layer spike-driven (the input frames are spikes)."""

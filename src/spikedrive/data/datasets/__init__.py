@@ -8,3 +8,7 @@ __all__ = [
     "EventDataset", "NMNIST", "DVSGesture", "CIFAR10DVS", "NCARS", "SHD", "Gen1", "MVSEC",
     "make_ndigits", "make_gestures", "make_gen1", "make_mvsec",
 ]
+from .synthetic_coco import make_coco
+from .synthetic_images import make_cifar, make_imagefolder
+
+__all__ += ["make_cifar", "make_imagefolder", "make_coco"]
