@@ -69,7 +69,7 @@ class NMNIST(EventDataset):
 
     def _load(self, index: int) -> tuple[np.ndarray, int]:
         path, label = self.samples[index]
-        events = read_nmnist(path)
+        events = read_nmnist(path, sensor_size=NMNIST_SENSOR_SIZE)  # a stray non-N-MNIST .bin is refused
         if self.first_saccade_only:
             events = time_window(_time_sorted(events), 0, self.first_saccade_us).copy()
         return events, label
