@@ -14,6 +14,13 @@ from typing import Any, Sequence
 
 __all__ = ["main"]
 
+#: Default of ``energy --samples`` (the engine's report uses the same number).
+ENERGY_SAMPLES = 256
+
+#: Printed whenever energy is measured on weights no training produced.
+UNTRAINED_WARNING = ("WARNING: untrained weights (random init): energy and firing rates are not those of a "
+                     "trained model; pass --checkpoint")
+
 
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (``spikedrive <cmd>: error: ...``), exit 2."""
@@ -45,25 +52,35 @@ def _build_parser() -> _Parser:
     demo.add_argument("--epochs", type=_int_at_least(1), default=None, help="epochs (default: the recipe's 15)")
     demo.add_argument("--out", default="runs/demo", help="run folder (default: runs/demo)")
     demo.add_argument("--seed", type=_int_at_least(0), default=0, help="random seed (default: 0)")
-    demo.add_argument("--fresh", action="store_true", help="start over even if the run folder holds a run")
+    demo.add_argument("--fresh", action="store_true",
+                      help="start over, replacing the run the folder holds (without it, the demo continues "
+                           "a run made with the same options and refuses one made with others)")
 
     train = sub.add_parser("train", help="train from a YAML recipe with key=value overrides")
     train.add_argument("--config", default=None, help="YAML recipe (default: the demo recipe)")
     train.add_argument("--resume", action="store_true", help="continue from <out_dir>/last.pt")
     train.add_argument("overrides", nargs="*", metavar="key=value", help="recipe overrides, e.g. lr=1e-3")
 
-    ev = sub.add_parser("eval", help="evaluate a checkpoint on its recipe's validation split")
+    ev = sub.add_parser("eval", help="evaluate a checkpoint on its recipe's validation and test splits")
     ev.add_argument("checkpoint", help="a checkpoint written by train (last.pt or best.pt)")
 
     energy = sub.add_parser("energy", help="energy and firing-rate table of a model on real data")
     energy.add_argument("--model", default=None,
-                        help="registered model name, measured on the 8x8 digits (default: digits_snn); "
-                             "with --checkpoint, the checkpoint's model")
+                        help="registered model name, measured untrained on the data it declares (default: "
+                             "digits_snn); with --checkpoint, the checkpoint's model")
     energy.add_argument("--checkpoint", default=None,
                         help="a checkpoint written by train: its weights, measured on its recipe's validation split")
     energy.add_argument("--spike-driven", action="store_true", help="convert I-LIF models first")
-    energy.add_argument("--batch", type=_int_at_least(1), default=256, help="samples measured (default: 256)")
+    energy.add_argument("--samples", "--batch", dest="samples", type=_int_at_least(1), default=ENERGY_SAMPLES,
+                        help=f"samples measured, over as many batches as needed (default: {ENERGY_SAMPLES})")
     energy.add_argument("--plot", default=None, help="write the firing-rate chart to this PNG")
+    energy.add_argument("overrides", nargs="*", metavar="key=value",
+                        help="recipe overrides, e.g. data_root=DIR eval_batch_size=32 model_kwargs.T=2")
+
+    prn = sub.add_parser("prune", help="lottery tickets: iterative pruning with rewinding from a YAML recipe")
+    prn.add_argument("--config", required=True, help="lottery recipe (configs/lottery/*.yaml)")
+    prn.add_argument("overrides", nargs="*", metavar="key=value",
+                     help="recipe overrides, e.g. epochs=5 pruning.criterion=spiking pruning.rounds=4")
 
     sub.add_parser("kernels", help="build the fused neuron kernels and say which backends run here")
 
@@ -78,19 +95,50 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from .engine import TrainConfig, train
 
     torch.set_num_threads(max(1, min(torch.get_num_threads(), 4)))
-    cfg = TrainConfig(out_dir=args.out, seed=args.seed, resume=False if args.fresh else "auto")
-    if args.epochs is not None:
-        cfg.epochs = args.epochs
+    options = {"epochs": args.epochs} if args.epochs is not None else {}
+    cfg = TrainConfig(out_dir=args.out, seed=args.seed, resume=False if args.fresh else "auto", **options)
     if args.fresh:
         for name in ("last.pt", "best.pt"):
             (Path(args.out) / name).unlink(missing_ok=True)
+    else:
+        _refuse_other_run(cfg)
     result = train(cfg)
     print(f"run folder: {result.out_dir} (metrics.json, energy.txt, firing_rates.png, last.pt)")
     energy = (result.out_dir / "energy.txt").read_text() if (result.out_dir / "energy.txt").is_file() else ""
     if energy:
         print(energy.rstrip())
-    print(f"test accuracy: {100 * result.metrics['accuracy']:.1f}%")
+    print(f"val accuracy: {100 * result.metrics['accuracy']:.1f}%")
+    test = getattr(result, "test_metrics", None)
+    if test and "accuracy" in test:
+        print(f"test accuracy: {100 * test['accuracy']:.1f}%")
     return 0
+
+
+def _refuse_other_run(cfg: Any) -> None:
+    """Raise ``FileExistsError`` if ``cfg.out_dir`` holds a run made with other options: resuming
+    it would silently continue the old run instead of the one asked for."""
+    from .engine.checkpoint import config_differences, load_checkpoint
+
+    out, last = cfg.out_dir, Path(cfg.out_dir) / "last.pt"
+    if not last.is_file():
+        return
+    ways_out = "pass --fresh to start over there (its checkpoints are replaced) or --out for another folder"
+    try:
+        saved = load_checkpoint(last)["config"]
+    except ValueError as exc:
+        raise ValueError(f"{exc}; {ways_out}") from exc
+    diff = config_differences(saved, cfg)
+    if not diff:
+        return
+    shown = ["epochs", "seed", *(k for k in diff if k not in ("epochs", "seed"))]
+    held = ", ".join(f"{k}={saved.get(k)!r}" for k in shown)
+    asked = ", ".join(f"{k}={v!r}" for k, (_, v) in diff.items())
+    if set(diff) <= {"epochs", "seed"}:
+        cont = f"to continue it, run `spikedrive demo --out {out} --epochs {saved['epochs']} --seed {saved['seed']}`"
+    else:  # not a demo run: only its own recipe continues it
+        cont = f"to continue it, run `spikedrive train --config {Path(out) / 'config.yaml'} --resume`"
+    raise FileExistsError(f"{str(out)!r} holds a run with {held}, but this demo asks for {asked}; {cont}, "
+                          f"or {ways_out}")
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -100,75 +148,103 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.resume:
         cfg.resume = True
     result = train(cfg)
-    metrics = "  ".join(f"{k} {v:.4f}" for k, v in result.metrics.items())
+    splits = (("val", result.metrics), ("test", getattr(result, "test_metrics", None) or {}))
+    metrics = "  ".join(f"{split} {k} {v:.4f}" for split, values in splits for k, v in values.items())
     if os.environ.get("RANK", "0") == "0":  # under torchrun, one summary, not one per process
         print(f"done: {result.epochs} epochs, {metrics}; run folder {result.out_dir}")
     return 0
 
 
-def _load_run(checkpoint: str) -> tuple[Any, Any, Any]:
-    """``(config, model, validation dataset)`` of a checkpoint written by ``train``."""
-    from .engine import build_datasets, config_from_dict, load_checkpoint, load_model
+def _load_run(checkpoint: str, overrides: Sequence[str] = ()) -> tuple[Any, Any]:
+    """``(config, model)`` of a checkpoint written by ``train``; ``overrides`` may change how the
+    data is found (``data_root=...``), never the model it holds."""
+    from .engine import apply_overrides, check_compatible, config_from_dict, load_checkpoint, load_model
 
     path = Path(checkpoint)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
-    cfg = config_from_dict(load_checkpoint(path, map_location="cpu")["config"])
-    return cfg, load_model(path), build_datasets(cfg)[1]
+    state = load_checkpoint(path, map_location="cpu")
+    cfg = config_from_dict(state["config"])
+    if overrides:
+        cfg = apply_overrides(cfg, list(overrides))
+        check_compatible(state, cfg, path)
+    return cfg, load_model(path)
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from .engine import build_task, evaluate, make_eval_loader, resolve_device
+    from .engine import build_datasets, build_task, evaluate, make_eval_loader, resolve_device
 
-    cfg, model, val_set = _load_run(args.checkpoint)
+    cfg, model = _load_run(args.checkpoint)
+    _, val_set, test_set = build_datasets(cfg)
     device = resolve_device(cfg.device)
-    model = model.to(device)
-    metrics = evaluate(model, build_task(cfg), make_eval_loader(val_set, cfg), device, progress=True)
-    print("  ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+    model, task = model.to(device), build_task(cfg)
+    for split, dataset in (("val", val_set), ("test", test_set)):
+        metrics = evaluate(model, task, make_eval_loader(dataset, cfg), device, progress=True)
+        print("  ".join(f"{split} {k} {v:.4f}" for k, v in metrics.items()))
     return 0
 
 
 def _cmd_energy(args: argparse.Namespace) -> int:
-    import torch
+    from dataclasses import replace
 
-    from . import create_model, to_spike_driven
-    from .analysis import energy_report, plot_firing_rates
-    from .data.digits import load_digits_split
+    from . import to_spike_driven
+    from .analysis import plot_firing_rates
+    from .engine import build_datasets, build_task, make_eval_loader
+    from .engine.report import measure_energy
 
     if args.checkpoint:
-        name, model, x, batch_dim = _checkpoint_and_input(args)
+        cfg, model = _load_run(args.checkpoint, args.overrides)
+        if args.model is not None and args.model != cfg.model:
+            raise ValueError(f"--model {args.model!r} conflicts with the checkpoint's model {cfg.model!r}; "
+                             "leave --model out with --checkpoint")
     else:
-        name = args.model or "digits_snn"
-        model = create_model(name)
-        _, test = load_digits_split()
-        x, batch_dim = torch.stack([test[i][0] for i in range(min(args.batch, len(test)))]), 0
+        cfg, model = _untrained_model(args.model or "digits_snn", args.overrides)
+        print(UNTRAINED_WARNING, file=sys.stderr)
+    val_set = build_datasets(cfg)[1]
+    task = build_task(cfg)
     if args.spike_driven:
         to_spike_driven(model)
-    report = energy_report(model, x, batch_dim=batch_dim)
+    loader = make_eval_loader(val_set, replace(cfg, num_workers=0))
+    batch_dim = 1 if getattr(val_set, "time_major", False) else 0
+    report = measure_energy(model, loader, task, "cpu", samples=args.samples, batch_dim=batch_dim)
+    if report is None:
+        raise ValueError(f"task {cfg.task!r} defines no model_input(batch), so the input of model "
+                         f"{cfg.model!r} is unknown")
     print(report.table())
     if args.plot:
-        print(f"plot: {plot_firing_rates(report, args.plot, title=name)}")
+        print(f"plot: {plot_firing_rates(report, args.plot, title=cfg.model)}")
     return 0
 
 
-def _checkpoint_and_input(args: argparse.Namespace) -> tuple[str, Any, Any, int]:
-    """``(model name, model, input batch, batch dim)`` for ``energy --checkpoint``: the model on
-    ``args.batch`` samples of its recipe's validation split, fed as its task feeds it."""
-    from dataclasses import replace
+def _untrained_model(name: str, overrides: Sequence[str]) -> tuple[Any, Any]:
+    """``(recipe, model)``: the registered model ``name``, initialised from the recipe's seed, and
+    a recipe naming the data it declares it takes (``ModelInput``), with ``overrides`` applied."""
+    from . import create_model
+    from .engine import TrainConfig, apply_overrides, seed_everything
+    from .models.registry import model_default_input
 
-    from .engine import build_task, first_model_input, make_eval_loader
+    spec = model_default_input(name)
+    if spec is None:
+        raise ValueError(f"model {name!r} declares no input (register_model(default_input=...)), so energy does "
+                         "not know what data to feed it; pass --checkpoint of a run that trained it")
+    cfg = TrainConfig(task=spec.task, model=name, model_kwargs={}, dataset=spec.dataset,
+                      dataset_kwargs=dict(spec.dataset_kwargs))
+    cfg = apply_overrides(cfg, list(overrides))
+    seed_everything(cfg.seed)  # the same random weights at every call
+    return cfg, create_model(cfg.model, **cfg.model_kwargs)
 
-    cfg, model, val_set = _load_run(args.checkpoint)
-    if args.model is not None and args.model != cfg.model:
-        raise ValueError(f"--model {args.model!r} conflicts with the checkpoint's model {cfg.model!r}; "
-                         "leave --model out with --checkpoint")
-    task = build_task(cfg)
-    loader = make_eval_loader(val_set, replace(cfg, eval_batch_size=args.batch, num_workers=0))
-    x = first_model_input(loader, task, "cpu")
-    if x is None:
-        raise ValueError(f"task {cfg.task!r} of {args.checkpoint!r} defines no model_input(batch), so its model "
-                         "input is unknown")
-    return cfg.model, model, x, 1 if getattr(val_set, "time_major", False) else 0
+
+def _cmd_prune(args: argparse.Namespace) -> int:
+    from .pruning import load_prune_config, run_imp
+
+    cfg, pcfg = load_prune_config(args.config, list(args.overrides))
+    result = run_imp(cfg, pcfg, log=print)
+    print(f"{'round':>5}  {'kind':<6}  {'sparsity':>8}  {'val acc':>7}  {'test acc':>8}")
+    for r in [*result.rounds, *result.reinit]:
+        val, test = r.val_metrics.get("accuracy", float("nan")), r.test_metrics.get("accuracy", float("nan"))
+        print(f"{r.round:>5}  {r.kind:<6}  {100 * r.sparsity:>7.2f}%  {100 * val:>6.2f}%  {100 * test:>7.2f}%")
+    print(f"run folder: {result.out_dir} (imp.json, round_NN/)")
+    return 0
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
@@ -200,7 +276,8 @@ def _cmd_kernels(args: argparse.Namespace) -> int:
     return 0 if error is None else 1
 
 
-_COMMANDS = {"demo": _cmd_demo, "kernels": _cmd_kernels, "train": _cmd_train, "eval": _cmd_eval, "energy": _cmd_energy, "models": _cmd_models}
+_COMMANDS = {"demo": _cmd_demo, "kernels": _cmd_kernels, "train": _cmd_train, "eval": _cmd_eval,
+             "energy": _cmd_energy, "models": _cmd_models, "prune": _cmd_prune}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

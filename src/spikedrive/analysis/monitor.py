@@ -26,7 +26,7 @@ from torch import nn
 
 from ..layers import Synapse, evaluating
 from ..neurons import SpikingNeuron
-from .ops import is_binary, is_synaptic, macs_per_item, non_binary_values, takes_spikes, weight_layer
+from .ops import is_binary, is_synaptic, macs_per_item, non_binary_values, nonzero_pairs, takes_spikes, weight_layer
 
 __all__ = ["NeuronStats", "SynapseStats", "SpikeMonitor", "evaluating"]
 
@@ -148,6 +148,11 @@ class SpikeMonitor:
         batch_dim: where the batch lies in the model's first tensor argument (0 for ``[B, ...]``,
             1 for time-major ``[T, B, ...]``); used for per-sample figures and to read bare layers'
             inputs.
+        sparse_weights: count exactly-zero (pruned) weights as costing nothing: a synaptic layer's
+            SOPs are then the products of a non-zero input with a non-zero weight it executes
+            (:func:`~spikedrive.analysis.ops.nonzero_pairs`), not ``input rate x MACs``, and its
+            MACs (encoding layer, ANN side) count only non-zero weights. With dense weights this
+            differs from the default only by padding taps, which are not inputs and cost nothing.
 
     Attributes:
         neurons: ``name -> NeuronStats`` for every ``SpikingNeuron`` that ran.
@@ -156,9 +161,10 @@ class SpikeMonitor:
         samples: samples seen by the model's forward.
     """
 
-    def __init__(self, model: nn.Module, batch_dim: int = 0) -> None:
+    def __init__(self, model: nn.Module, batch_dim: int = 0, sparse_weights: bool = False) -> None:
         self.model = model
         self.batch_dim = batch_dim
+        self.sparse_weights = bool(sparse_weights)
         self._handles: list[torch.utils.hooks.RemovableHandle] = []
         # Layers marked `encoding=True` decide; otherwise the first synaptic layer to run encodes
         # (when its input is not already binary spikes).
@@ -278,9 +284,15 @@ class SpikeMonitor:
             rate = self._record_input(st, [x])
             st.items += items
             st.samples += samples
+            if self.sparse_weights:
+                # Exact counts: zeros in the input or in the weight cost nothing. Every item has
+                # the same shape, so the all-ones input gives items x (MACs per item).
+                per_item = round(nonzero_pairs(module, torch.ones_like(x)) / items)
+                st.sops += nonzero_pairs(module, x)
+            else:
+                st.sops += rate * items * per_item
             st.macs += items * per_item
             st.ann_macs += samples * per_item
-            st.sops += rate * items * per_item
             if st.encoding:
                 st.computed_macs += _distinct_items(x, items, samples) * per_item
         return hook

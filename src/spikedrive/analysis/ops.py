@@ -28,7 +28,7 @@ from ..layers import SYNAPTIC_TYPES, Synapse
 
 __all__ = [
     "SpikeInputs", "takes_spikes", "is_synaptic", "weight_layer", "fan_in", "fan_out", "macs_per_item",
-    "is_binary", "non_binary_values",
+    "is_binary", "non_binary_values", "nonzero_pairs",
 ]
 
 
@@ -99,6 +99,33 @@ def macs_per_item(module: nn.Module, x: torch.Tensor, output: torch.Tensor, item
     if _is_transposed(weight_layer(module)):
         return x.numel() // (input_items or items) * fan_out(module)
     return output.numel() // items * fan_in(module)
+
+
+def nonzero_pairs(module: nn.Module, x: torch.Tensor) -> float:
+    """Products of a non-zero input with a non-zero weight that ``module`` executes on ``x``: the
+    accumulates of a layer that skips both silent inputs and pruned (exactly zero) weights.
+
+    Convolutions and linear layers: ``sum(op(x != 0, weight != 0))`` with the layer's own stride,
+    padding, dilation and groups (padding taps are not inputs, so they cost nothing). Transposed
+    convolutions, in :func:`fan_out`'s convention: each non-zero input of channel ``c`` costs the
+    non-zero weights it scatters through (``count_nonzero(weight[c])``). Bias additions are not
+    counted. ``x`` is the layer's input as it receives it (a ``Synapse``'s ``[S, B, ...]``, with
+    ``S`` real or virtual steps, or a bare layer's).
+    """
+    m = weight_layer(module)
+    xi = (x.detach() != 0).to(torch.float64)
+    wi = (m.weight.detach() != 0).to(torch.float64)
+    if isinstance(module, Synapse):
+        xi = xi.flatten(0, 1)
+    if isinstance(m, nn.Linear):
+        return float(torch.nn.functional.linear(xi, wi).sum())
+    spatial = len(m.kernel_size)  # type: ignore[arg-type]
+    if xi.dim() == spatial + 1:
+        xi = xi.unsqueeze(0)
+    if _is_transposed(m):
+        per_channel = wi.flatten(1).sum(1)  # [in]: non-zero weights each input channel scatters through
+        return float((xi.transpose(0, 1).flatten(1).sum(1) * per_channel).sum())
+    return float(m._conv_forward(xi, wi, None).sum())  # type: ignore[union-attr]
 
 
 def is_binary(x: torch.Tensor) -> bool:

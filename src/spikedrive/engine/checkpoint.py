@@ -122,6 +122,21 @@ def config_differences(saved: dict[str, Any], cfg: Any) -> dict[str, tuple[Any, 
             if key not in EXECUTION_FIELDS and key in saved and plain_value(saved[key]) != plain_value(current[key])}
 
 
+def _restore_pruning_masks(model: nn.Module, weights: dict[str, Any]) -> None:
+    """Re-create the masks of a pruned model (``<name>_orig`` / ``<name>_mask`` entries, torch's
+    ``nn.utils.prune`` convention) so its state dict loads into a freshly built model."""
+    from torch.nn.utils import prune
+
+    modules = dict(model.named_modules())
+    for key, mask in weights.items():
+        if not key.endswith("_mask"):
+            continue
+        path, _, param = key[: -len("_mask")].rpartition(".")
+        module = modules.get(path)
+        if module is not None and f"{key[:-len('_mask')]}_orig" in weights and hasattr(module, param):
+            prune.custom_from_mask(module, param, torch.ones_like(mask))
+
+
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> nn.Module:
     """The model a checkpoint holds, rebuilt by name from its config, in eval mode: the EMA
     weights when the run kept an EMA (those were validated, selected and tested), else the raw
@@ -129,8 +144,10 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> n
     state = load_checkpoint(path, map_location=device)
     cfg = state["config"]
     model = create_model(cfg["model"], **cfg.get("model_kwargs", {}))
+    weights = state["ema"] if state.get("ema") is not None else state["model"]
+    _restore_pruning_masks(model, weights)
     try:
-        model.load_state_dict(state["ema"] if state.get("ema") is not None else state["model"])
+        model.load_state_dict(weights)
     except RuntimeError as exc:
         raise ValueError(f"checkpoint {str(path)!r} does not fit model {cfg['model']!r} built from its "
                          f"config (was it trained with a model passed to train()?): {exc}") from exc

@@ -58,6 +58,10 @@ class Synapse(TimeDistributed):
 
     def _without_bias(self, x: torch.Tensor) -> torch.Tensor:
         m = self.module
+        # The weight is used without calling the module, so run its pre-hooks first: that is
+        # where torch.nn.utils.prune recomputes ``weight = weight_orig * weight_mask``.
+        for hook in m._forward_pre_hooks.values():
+            hook(m, (x,))
         if isinstance(m, nn.Linear):
             return F.linear(x, m.weight)
         if isinstance(m, nn.modules.conv._ConvTransposeNd):
