@@ -251,6 +251,7 @@ def energy_report(
     e_mac_pj: float = E_MAC_PJ,
     e_ac_pj: float = E_AC_PJ,
     batch_dim: int = 0,
+    sparse_weights: bool = False,
 ) -> EnergyReport:
     """Energy per sample of ``model`` on the batch ``x``, layer by layer.
 
@@ -272,6 +273,8 @@ def energy_report(
         e_mac_pj: energy of a multiply-accumulate, picojoules (45 nm: 4.6).
         e_ac_pj: energy of an accumulate, picojoules (45 nm: 0.9).
         batch_dim: where the batch lies in ``x`` (1 for time-major input); energies are per sample.
+        sparse_weights: count exactly-zero (pruned) weights as costing nothing (see
+            :class:`SpikeMonitor`).
 
     Returns:
         An :class:`EnergyReport` (per-layer rows, neuron firing rates, totals, SNN / ANN ratio).
@@ -281,6 +284,6 @@ def energy_report(
             :func:`spikedrive.layers.unknown_weight_modules`): its work would vanish unnoticed.
     """
     refuse_unknown_weights(model, "energy_report")
-    with evaluating(model), SpikeMonitor(model, batch_dim=batch_dim) as monitor:
+    with evaluating(model), SpikeMonitor(model, batch_dim=batch_dim, sparse_weights=sparse_weights) as monitor:
         model(x)
     return EnergyReport.from_monitor(monitor, e_mac_pj, e_ac_pj)

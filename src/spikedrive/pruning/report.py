@@ -8,8 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..analysis import EnergyReport, SpikeMonitor
-from ..layers import evaluating, refuse_unknown_weights
+from ..analysis import EnergyReport, energy_report
 from .methods import prunable_layers
 
 __all__ = ["LayerSparsity", "SparsityReport", "sparsity_report", "sparse_energy_report"]
@@ -93,7 +92,4 @@ def sparse_energy_report(model: nn.Module, x: torch.Tensor, batch_dim: int = 0, 
         batch_dim: where the batch lies in ``x``.
         energy: ``e_mac_pj`` / ``e_ac_pj`` overrides.
     """
-    refuse_unknown_weights(model, "sparse_energy_report")
-    with evaluating(model), SpikeMonitor(model, batch_dim=batch_dim, sparse_weights=True) as monitor:
-        model(x)
-    return EnergyReport.from_monitor(monitor, **energy)
+    return energy_report(model, x, batch_dim=batch_dim, sparse_weights=True, **energy)
