@@ -22,8 +22,8 @@ from spikedrive.engine.dataset_zoo import ZOO
 from spikedrive.models import list_models
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "vision"
-TRAINABLE = ["cifar10", "cifar100", "imagenet", "nmnist", "gesture", "cifar10dvs", "ncars"]
-DATA_ONLY = ["shd", "coco", "gen1", "mvsec"]  # no registered model / task for them yet
+TRAINABLE = ["cifar10", "cifar100", "imagenet", "nmnist", "gesture", "cifar10dvs", "ncars", "shd"]
+DATA_ONLY = ["coco", "gen1", "mvsec"]  # no registered model / task for them yet
 
 
 def _events(n: int, width: int, height: int, seed: int) -> np.ndarray:
@@ -163,7 +163,7 @@ def test_mvsec_val_is_the_last_block_of_training(roots):
 def _overrides(name: str, root: Path, out: Path) -> list[str]:
     tiny = {"imagenet": ["dataset_kwargs.val_fraction=0.25"], "gesture": ["dataset_kwargs.val_fraction=0.3"],
             "nmnist": ["dataset_kwargs.val_fraction=0.2"]}
-    event_T = ["dataset_kwargs.T=3", "model_kwargs.T=3"] if name in ("nmnist", "gesture", "cifar10dvs", "ncars") else []
+    event_T = ["dataset_kwargs.T=3", "model_kwargs.T=3"] if name in ("nmnist", "gesture", "cifar10dvs", "ncars", "shd") else []
     return [f"data_root={root}", "epochs=1", "max_steps_per_epoch=1", "batch_size=2", "eval_batch_size=4",
             "device=cpu", "num_workers=0", "warmup_epochs=0", f"out_dir={out}", "model_kwargs.T=2",
             *event_T, *tiny.get(name, [])]

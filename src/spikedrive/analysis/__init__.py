@@ -7,11 +7,12 @@ from .monitor import NeuronStats, SpikeMonitor, SynapseStats
 from .ops import SpikeInputs, fan_in, fan_out, is_binary, is_synaptic, takes_spikes
 from .plots import plot_firing_rates
 from .spike_driven import NotSpikeDrivenError, SpikeDrivenSummary, assert_spike_driven
+from .spike_stats import SpikeStatistics, plot_spike_statistics, spike_statistics
 
 __all__ = [
     "SpikeMonitor", "NeuronStats", "SynapseStats", "evaluating",
     "energy_report", "EnergyReport", "LayerEnergy", "NeuronRate", "format_energy", "E_MAC_PJ", "E_AC_PJ",
     "assert_spike_driven", "NotSpikeDrivenError", "SpikeDrivenSummary",
     "SpikeInputs", "takes_spikes", "is_synaptic", "fan_in", "fan_out", "is_binary",
-    "plot_firing_rates",
+    "plot_firing_rates", "SpikeStatistics", "spike_statistics", "plot_spike_statistics",
 ]

@@ -15,3 +15,8 @@ __all__ = [
     "MeanOverTime", "SpikeProduct", "SpikeMatmul", "to_spike_driven", "to_integer",
     "unknown_weight_modules", "refuse_unknown_weights", "evaluating",
 ]
+from .temporal_attention import TemporalAttention  # noqa: E402
+from .md_attention import MultiDimensionalAttention  # noqa: E402
+from .asa import AdvanceSpatialAttention  # noqa: E402
+
+__all__ += ["TemporalAttention", "MultiDimensionalAttention", "AdvanceSpatialAttention"]
