@@ -78,6 +78,7 @@ from .task import (
 from .report import first_model_input, write_energy_report
 from .trainer import TrainResult, train
 from . import dataset_zoo  # noqa: F401,E402  (registers the image and event datasets by name)
+from . import multihead  # noqa: F401,E402  (registers the multi-head classification task)
 
 __all__ = [
     # running
