@@ -343,3 +343,44 @@ def test_the_fp16_grad_scaler_path_clips_the_unscaled_gradients() -> None:
         handle.remove()
     assert steps == 2 and scaler.get_scale() == 1024.0  # finite gradients: no step skipped
     assert norms == pytest.approx([0.01, 0.01], rel=1e-4)  # clipped after un-scaling, not 1024x smaller
+
+
+def test_agc_bounds_each_units_gradient_by_its_weight_norm(tmp_path: Path) -> None:
+    """clip_mode=agc: after clipping, every output unit's gradient norm <= 0.02 x its weight norm
+    (timm's adaptive_clip_grad, with its eps = 1e-3 floor on the weight norm)."""
+    ratios: list[float] = []
+
+    def record(opt, args, kwargs) -> None:
+        for g in opt.param_groups:
+            for p in g["params"]:
+                if p.grad is not None and p.dim() == 2:
+                    w = p.detach().norm(dim=1).clamp_min(1e-3)
+                    ratios.append(float((p.grad.norm(dim=1) / w).max()))
+
+    handle = register_optimizer_step_pre_hook(record)
+    try:
+        train(cfg_for(tmp_path / "agc", "clip_grad=0.02", "clip_mode=agc"), model=linear())
+    finally:
+        handle.remove()
+    assert len(ratios) == 2 and max(ratios) <= 0.02 * (1 + 1e-4)
+    with pytest.raises(ValueError, match="clip_mode"):
+        load_config(None, ["clip_mode=adaptive"])
+
+
+def test_warmup_lr_and_min_lr_shape_the_schedule() -> None:
+    from spikedrive.engine import build_scheduler
+
+    cfg = load_config(None, ["lr=0.1", "epochs=10", "warmup_epochs=2", "warmup_lr=0.01", "min_lr=0.001"])
+    opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=cfg.lr)
+    sched = build_scheduler(opt, cfg, steps_per_epoch=5)
+    lrs = []
+    for _ in range(50):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs[0] == pytest.approx(0.01)                      # starts at warmup_lr
+    assert lrs[10] == pytest.approx(0.1)                      # reaches lr after 2 epochs of 5 steps
+    assert lrs[5] == pytest.approx(0.01 + 0.09 * 5 / 10)      # linear in between
+    floor = 0.001 / 0.1
+    expected_last = 0.1 * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * 39 / 40)))
+    assert min(lrs[10:]) >= 0.001 and lrs[-1] == pytest.approx(expected_last)

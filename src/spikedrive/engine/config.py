@@ -31,6 +31,7 @@ AMP_MODES = ("none", "bf16", "fp16")
 # Old field names still read from YAML and overrides (with a FutureWarning): old -> new.
 RENAMED = {"grad_clip": "clip_grad"}
 SCHEDULERS = ("cosine", "constant")
+CLIP_MODES = ("norm", "agc", "value")
 MONITOR_MODES = ("max", "min")
 _DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
@@ -96,6 +97,13 @@ class TrainConfig:
         clip_grad: maximum global gradient norm (L2 over all parameters), applied after
             accumulation (and after un-scaling under fp16), or ``None`` for no clipping.
             ``grad_clip`` is read as a deprecated alias.
+        clip_mode: what ``clip_grad`` bounds: ``"norm"`` (the global L2 norm), ``"agc"``
+            (adaptive gradient clipping, Brock et al. 2021, through timm: each unit's gradient
+            norm to at most ``clip_grad`` times its weight norm; T-RevSNN uses 0.02) or
+            ``"value"`` (each gradient element to ``[-clip_grad, clip_grad]``).
+        warmup_lr: learning rate at the first warm-up step (the warm-up rises linearly from it
+            to ``lr``; 0 starts at ``lr / warmup_steps``).
+        min_lr: floor of the cosine schedule (it decays from ``lr`` to ``min_lr``).
         amp: automatic mixed precision of the forward passes (training and evaluation):
             ``"none"``; ``"bf16"`` (``torch.autocast`` with bfloat16, CPU or CUDA); ``"fp16"``
             (float16 autocast with ``torch.amp.GradScaler``, CUDA only: refused on CPU).
@@ -147,6 +155,9 @@ class TrainConfig:
     no_weight_decay: list[str] = field(default_factory=list)
     grad_accum: int = 1
     clip_grad: float | None = None
+    clip_mode: str = "norm"
+    warmup_lr: float = 0.0
+    min_lr: float = 0.0
     amp: str = "none"
     ema: float | None = None
     label_smoothing: float = 0.0
@@ -188,6 +199,9 @@ class TrainConfig:
         _require("grad_accum", self.grad_accum, self.grad_accum >= 1, "an integer >= 1")
         _require("clip_grad", self.clip_grad, self.clip_grad is None or self.clip_grad > 0,
                  "null or a norm > 0")
+        _require("clip_mode", self.clip_mode, self.clip_mode in CLIP_MODES, f"one of {CLIP_MODES}")
+        _require("warmup_lr", self.warmup_lr, 0.0 <= self.warmup_lr <= self.lr, f"a value in [0, lr={self.lr}]")
+        _require("min_lr", self.min_lr, 0.0 <= self.min_lr <= self.lr, f"a value in [0, lr={self.lr}]")
         _require("amp", self.amp, self.amp in AMP_MODES, f"one of {AMP_MODES}")
         _require("ema", self.ema, self.ema is None or 0.0 < self.ema < 1.0, "null or a decay in (0, 1)")
         _require("label_smoothing", self.label_smoothing, 0.0 <= self.label_smoothing < 1.0,

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
+from timm.utils import dispatch_clip_grad
 from tqdm.auto import tqdm
 
 from ..analysis import evaluating
@@ -50,7 +51,7 @@ def autocast(amp: str, device: torch.device | str) -> contextlib.AbstractContext
 def train_one_epoch(
     model: nn.Module, task: Task, loader: DataLoader, optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler, *, ctx: DistContext, epoch: int, epochs: int,
-    global_step: int, clip_grad: float | None = None, max_steps: int | None = None,
+    global_step: int, clip_grad: float | None = None, clip_mode: str = "norm", max_steps: int | None = None,
     progress: bool = True, on_diverge: Callable[[str], str] = lambda msg: msg, grad_accum: int = 1,
     amp: str = "none", scaler: torch.amp.GradScaler | None = None, ema: nn.Module | None = None,
 ) -> tuple[dict[str, float], int]:
@@ -58,7 +59,7 @@ def train_one_epoch(
 
     Each optimizer step sums the gradients of ``grad_accum`` consecutive batches (each loss
     scaled by ``1 / grad_accum``; under DDP only the last of them all-reduces), clips their
-    global norm to ``clip_grad``, steps the optimizer (through ``scaler`` for fp16), the
+    gradients to ``clip_grad`` (``clip_mode``: global norm, AGC or value), steps the optimizer (through ``scaler`` for fp16), the
     scheduler, and ``ema.update(model, step=global_step)`` (a ``timm.utils.ModelEmaV3``).
     Forward passes run under :func:`autocast` of ``amp``. Batches left over that do not fill a
     step are skipped.
@@ -114,7 +115,7 @@ def train_one_epoch(
             if scaler is not None:
                 scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
             if clip_grad is not None:
-                nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
+                dispatch_clip_grad(list(model.parameters()), clip_grad, mode=clip_mode)
             if scaler is not None:
                 scaler.step(optimizer)
                 scaler.update()

@@ -64,34 +64,41 @@ def build_optimizer(model: nn.Module, cfg: Any) -> torch.optim.Optimizer:
 
 
 class WarmupCosine:
-    """LR factor at optimizer step ``s``: linear warm-up over ``warmup_steps``, then cosine from 1
-    to 0 at ``total_steps`` (``cosine=True``) or constant 1.
+    """LR factor at optimizer step ``s``: linear warm-up over ``warmup_steps`` from ``start``
+    (``None``: ``1 / warmup_steps``) to 1, then cosine from 1 to ``floor`` at ``total_steps``
+    (``cosine=True``) or constant 1.
 
     A small class rather than a closure so ``LambdaLR.state_dict`` can save it.
     """
 
-    def __init__(self, total_steps: int, warmup_steps: int = 0, cosine: bool = True) -> None:
+    def __init__(self, total_steps: int, warmup_steps: int = 0, cosine: bool = True, start: float | None = None,
+                 floor: float = 0.0) -> None:
         if total_steps < 1 or not 0 <= warmup_steps <= total_steps:
             raise ValueError(
                 f"WarmupCosine: need total_steps >= 1 and 0 <= warmup_steps <= total_steps, "
                 f"got total_steps={total_steps}, warmup_steps={warmup_steps}")
         self.total_steps, self.warmup_steps, self.cosine = total_steps, warmup_steps, cosine
+        self.start, self.floor = start, floor
 
     def __call__(self, step: int) -> float:
         if step < self.warmup_steps:
-            return (step + 1) / self.warmup_steps
+            if self.start is None:
+                return (step + 1) / self.warmup_steps
+            return self.start + (1.0 - self.start) * step / self.warmup_steps
         if not self.cosine:
             return 1.0
         span = max(1, self.total_steps - self.warmup_steps)
         progress = min(1.0, (step - self.warmup_steps) / span)
-        return 0.5 * (1.0 + math.cos(math.pi * progress))
+        return self.floor + (1.0 - self.floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, cfg: Any, steps_per_epoch: int) -> LambdaLR:
     """Per-step schedule for ``cfg.epochs * steps_per_epoch`` steps with ``cfg.warmup_epochs``."""
     total = cfg.epochs * steps_per_epoch
     warmup = min(total, round(cfg.warmup_epochs * steps_per_epoch))
-    return LambdaLR(optimizer, WarmupCosine(total, warmup, cosine=cfg.scheduler == "cosine"))
+    start = cfg.warmup_lr / cfg.lr if cfg.warmup_lr > 0 else None
+    return LambdaLR(optimizer, WarmupCosine(total, warmup, cosine=cfg.scheduler == "cosine", start=start,
+                                            floor=cfg.min_lr / cfg.lr))
 
 
 def apply_schedule(scheduler: LambdaLR) -> None:

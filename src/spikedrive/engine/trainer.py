@@ -267,6 +267,7 @@ class _Run:
             train_stats, self.global_step = train_one_epoch(
                 model, self.task, self.train_loader, self.optimizer, self.scheduler, ctx=ctx,
                 epoch=epoch + 1, epochs=cfg.epochs, global_step=self.global_step, clip_grad=cfg.clip_grad,
+                clip_mode=cfg.clip_mode,
                 max_steps=cfg.max_steps_per_epoch, progress=cfg.progress, on_diverge=self._with_checkpoint_note,
                 grad_accum=cfg.grad_accum, amp=cfg.amp, scaler=self.scaler, ema=self.ema)
             ctx.sync_buffers(self.model)
