@@ -32,13 +32,17 @@ test: $(STAMP) $(TRITON)
 # SpikingJelly 2.0 asks for torchvision/torchaudio, which would replace the pinned torch with a
 # multi-gigabyte build: install the comparison frameworks without their dependencies.
 bench-deps: $(STAMP)
-	$(BIN)/pip install --quiet --no-deps 'spikingjelly==2.0.0' 'snntorch==1.0.0' tonic
+	$(BIN)/pip install --quiet --no-deps 'spikingjelly==2.0.0' 'snntorch==1.0.0' tonic torchattacks
 	$(BIN)/pip install --quiet loguru scipy
 
 bench: bench-deps
 	$(BIN)/python benchmarks/neurons.py
 	$(BIN)/python benchmarks/training.py
 	$(BIN)/python benchmarks/energy.py
+	$(BIN)/python benchmarks/trevsnn_memory.py
+	$(BIN)/python benchmarks/attention.py
+	$(BIN)/python benchmarks/lottery.py
+	$(BIN)/python benchmarks/rsc.py
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info

@@ -84,6 +84,40 @@ def _build_parser() -> _Parser:
 
     sub.add_parser("kernels", help="build the fused neuron kernels and say which backends run here")
 
+    atk = sub.add_parser("attack", help="accuracy of a checkpoint under FGSM / PGD (EOT for stochastic coders) "
+                                        "over an eps sweep, with QTE")
+    atk.add_argument("checkpoint", help="a checkpoint written by train (last.pt or best.pt)")
+    atk.add_argument("--attack", choices=("fgsm", "pgd"), default="pgd", help="attack (default: pgd)")
+    atk.add_argument("--norm", choices=("linf", "l2"), default="linf", help="threat model (default: linf)")
+    atk.add_argument("--eps", type=float, nargs="+", default=[0.0, 2 / 255, 4 / 255, 8 / 255],
+                     help="budgets in [0, 1] intensity units (default: 0 2/255 4/255 8/255)")
+    atk.add_argument("--steps", type=_int_at_least(1), default=7, help="PGD steps (default: 7)")
+    atk.add_argument("--step-size", type=float, default=None, help="PGD step length (default: 2.5 eps / steps)")
+    atk.add_argument("--eot", type=_int_at_least(1), default=None,
+                     help="coding draws averaged per gradient (default: 8 for a stochastic coder, else 1)")
+    atk.add_argument("--samples", type=_int_at_least(1), default=500, help="test samples attacked (default: 500)")
+    atk.add_argument("--batch-size", type=_int_at_least(1), default=100, help="batch size (default: 100)")
+    atk.add_argument("--seed", type=_int_at_least(0), default=0, help="random seed (default: 0)")
+    atk.add_argument("--out", default=None, help="write the results as JSON to this file")
+    atk.add_argument("overrides", nargs="*", metavar="key=value", help="where the data is, e.g. data_root=/data/cifar")
+
+    crt = sub.add_parser("certify", help="randomized-smoothing certificates (Cohen et al.) of a checkpoint on its "
+                                         "test split")
+    crt.add_argument("checkpoint", help="a checkpoint written by train (last.pt or best.pt)")
+    crt.add_argument("--n0", type=_int_at_least(1), default=100, help="samples to pick the class (default: 100)")
+    crt.add_argument("--n", type=_int_at_least(1), default=10000, help="samples to bound its probability (default: 10000)")
+    crt.add_argument("--alpha", type=float, default=0.001, help="failure probability (default: 0.001)")
+    crt.add_argument("--batch-size", type=_int_at_least(1), default=1000, help="noise samples per forward (default: 1000)")
+    crt.add_argument("--samples", type=_int_at_least(1), default=500, help="test samples certified (default: 500)")
+    crt.add_argument("--sigma", type=float, default=None,
+                     help="Gaussian noise (default: the model's RSC coder's; required for models without one)")
+    crt.add_argument("--radii", type=float, nargs="+", default=[0.0, 0.25, 0.5, 0.75, 1.0],
+                     help="radii of the certified-accuracy curve (L2; L1 for Poisson coding)")
+    crt.add_argument("--seed", type=_int_at_least(0), default=0, help="noise seed (default: 0)")
+    crt.add_argument("--out", default=None, help="write predictions, radii and the curve as JSON to this file")
+    crt.add_argument("--plot", default=None, help="write the certified-accuracy curve to this PNG")
+    crt.add_argument("overrides", nargs="*", metavar="key=value", help="where the data is, e.g. data_root=/data/cifar")
+
     models = sub.add_parser("models", help="list the registered models")
     models.add_argument("pattern", nargs="?", default="*", help="shell-style filter, e.g. 'digits*'")
     return parser
@@ -276,13 +310,27 @@ def _cmd_kernels(args: argparse.Namespace) -> int:
     return 0 if error is None else 1
 
 
+def _cmd_attack(args: argparse.Namespace) -> int:
+    from .robustness.commands import run_attack
+
+    return run_attack(args)
+
+
+def _cmd_certify(args: argparse.Namespace) -> int:
+    from .robustness.commands import run_certify
+
+    return run_certify(args)
+
+
 _COMMANDS = {"demo": _cmd_demo, "kernels": _cmd_kernels, "train": _cmd_train, "eval": _cmd_eval,
-             "energy": _cmd_energy, "models": _cmd_models, "prune": _cmd_prune}
+             "energy": _cmd_energy, "models": _cmd_models, "prune": _cmd_prune,
+             "attack": _cmd_attack, "certify": _cmd_certify}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``spikedrive`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
     args = _build_parser().parse_args(argv)
+    from . import robustness  # noqa: F401  (registers the `coded` models the RSC recipes name)
     from .engine import TrainingDiverged
 
     try:
