@@ -190,19 +190,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _load_run(checkpoint: str, overrides: Sequence[str] = ()) -> tuple[Any, Any]:
-    """``(config, model)`` of a checkpoint written by ``train``; ``overrides`` may change how the
-    data is found (``data_root=...``), never the model it holds."""
-    from .engine import apply_overrides, check_compatible, config_from_dict, load_checkpoint, load_model
+    """``(config, model)`` of a checkpoint written by ``train`` (see ``engine.load_run``)."""
+    from .engine import load_run
 
-    path = Path(checkpoint)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
-    state = load_checkpoint(path, map_location="cpu")
-    cfg = config_from_dict(state["config"])
-    if overrides:
-        cfg = apply_overrides(cfg, list(overrides))
-        check_compatible(state, cfg, path)
-    return cfg, load_model(path)
+    return load_run(checkpoint, tuple(overrides))
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:

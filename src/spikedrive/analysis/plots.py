@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
 
 from .energy import EnergyReport
 from .monitor import SpikeMonitor
@@ -60,8 +60,15 @@ def plot_firing_rates(
         ax.set_ylabel("energy / sample (pJ)")
         ax.set_title("Energy per synaptic layer (orange: encoding layer)")
     fig.tight_layout()
+    return save_figure(fig, path, dpi=100)
+
+
+def save_figure(fig: Any, path: str | Path, dpi: int = 100) -> Path:
+    """Write a matplotlib figure to ``path`` (folders created), close it, return the path."""
+    import matplotlib.pyplot as plt
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=dpi)
     plt.close(fig)
     return path

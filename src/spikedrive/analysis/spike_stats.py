@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from .monitor import SpikeMonitor
+from .plots import save_figure
 from ..layers import evaluating
 from ..neurons import SpikingNeuron
 
@@ -147,8 +148,4 @@ def plot_spike_statistics(stats: SpikeStatistics | dict[str, SpikeStatistics], p
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=90)

@@ -27,6 +27,7 @@ from .checkpoint import (
     check_compatible,
     load_checkpoint,
     load_model,
+    load_run,
     save_checkpoint,
 )
 from .config import (
@@ -92,7 +93,7 @@ __all__ = [
     "register_dataset", "list_datasets", "build_datasets", "check_splits", "make_train_loader", "make_eval_loader",
     "set_loader_epoch", "epoch_seed", "eval_seed", "ShardSampler",
     # checkpoints and reproducibility
-    "save_checkpoint", "load_checkpoint", "load_model", "check_compatible", "CHECKPOINT_FORMAT",
+    "save_checkpoint", "load_checkpoint", "load_model", "load_run", "check_compatible", "CHECKPOINT_FORMAT",
     "seed_everything", "rank_seed", "derive_seed", "rng_state", "set_rng_state", "set_deterministic",
     # building blocks
     "train_one_epoch", "check_finite_weights", "autocast", "build_optimizer", "param_groups", "build_scheduler",

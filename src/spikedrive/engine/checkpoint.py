@@ -152,3 +152,19 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> n
         raise ValueError(f"checkpoint {str(path)!r} does not fit model {cfg['model']!r} built from its "
                          f"config (was it trained with a model passed to train()?): {exc}") from exc
     return model.to(device).eval()
+
+
+def load_run(checkpoint: str | os.PathLike, overrides: list[str] | tuple[str, ...] = ()) -> tuple[Any, nn.Module]:
+    """``(recipe, model)`` of a checkpoint written by ``train``. ``overrides`` (``key=value``) may
+    change how the data is found (``data_root=...``), never the model the checkpoint holds."""
+    from .config import apply_overrides, config_from_dict
+
+    path = Path(checkpoint)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
+    state = load_checkpoint(path, map_location="cpu")
+    cfg = config_from_dict(state["config"])
+    if overrides:
+        cfg = apply_overrides(cfg, list(overrides))
+        check_compatible(state, cfg, path)
+    return cfg, load_model(path)

@@ -29,7 +29,6 @@ convolutions are plain real-valued layers the energy model counts as MACs.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .temporal_attention import _positive_int, check_time_major

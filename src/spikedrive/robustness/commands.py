@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from ..data.images import CIFAR_STATS
-from ..engine import apply_overrides, build_datasets, check_compatible, config_from_dict, load_checkpoint, load_model
+from ..engine import build_datasets, load_run
 from ..encoding import PoissonEncoder, RSCEncoder
 from .attacks import accuracy, fgsm, pgd
 from .certify import Smooth, certified_accuracy, plot_certified_accuracy
@@ -43,15 +43,7 @@ def load_for_attack(checkpoint: str, overrides: list[str] | None = None, samples
     """``(recipe, model on intensities, x [N, C, H, W] in [0, 1], y [N])`` from a checkpoint and
     the first ``samples`` items of its test split. ``overrides`` may say where the data is
     (``data_root=...``), never change the model."""
-    path = Path(checkpoint)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
-    state = load_checkpoint(path, map_location="cpu")
-    cfg = config_from_dict(state["config"])
-    if overrides:
-        cfg = apply_overrides(cfg, list(overrides))
-        check_compatible(state, cfg, path)
-    model = load_model(path)
+    cfg, model = load_run(checkpoint, tuple(overrides or ()))
     test = build_datasets(cfg)[2]
     n = min(samples, len(test))
     if n < 1:
