@@ -233,3 +233,13 @@ def test_eval_reports_val_and_test_splits(tmp_path: Path, capsys) -> None:
         metrics = evaluate(model, task, make_eval_loader(split, cfg), torch.device("cpu"))
         line = next(l for l in lines if l.startswith(f"{name} "))
         assert line == "  ".join(f"{name} {k} {v:.4f}" for k, v in metrics.items())
+
+
+def test_energy_of_a_spike_driven_ilif_model_traces_its_own_data(capsys):
+    from spikedrive.cli import main
+
+    assert main(["energy", "--model", "digits_ilif", "--spike-driven", "--samples", "32"]) == 0
+    out = capsys.readouterr().out
+    assert "SNN / ANN" in out and "(32 samples)" in out
+    # Every layer after the encoding one receives binary virtual steps.
+    assert " NO " not in out

@@ -215,7 +215,7 @@ def _cmd_energy(args: argparse.Namespace) -> int:
     from . import to_spike_driven
     from .analysis import plot_firing_rates
     from .engine import build_datasets, build_task, make_eval_loader
-    from .engine.report import measure_energy
+    from .engine.report import first_model_input, measure_energy
 
     if args.checkpoint:
         cfg, model = _load_run(args.checkpoint, args.overrides)
@@ -227,9 +227,10 @@ def _cmd_energy(args: argparse.Namespace) -> int:
         print(UNTRAINED_WARNING, file=sys.stderr)
     val_set = build_datasets(cfg)[1]
     task = build_task(cfg)
-    if args.spike_driven:
-        to_spike_driven(model)
     loader = make_eval_loader(val_set, replace(cfg, num_workers=0))
+    if args.spike_driven:
+        # Traced on one real batch of the model's own data: which layers I-LIF feeds.
+        to_spike_driven(model, first_model_input(loader, task, "cpu"))
     batch_dim = 1 if getattr(val_set, "time_major", False) else 0
     report = measure_energy(model, loader, task, "cpu", samples=args.samples, batch_dim=batch_dim)
     if report is None:
