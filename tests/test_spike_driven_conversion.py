@@ -273,3 +273,110 @@ def test_check_compares_against_a_given_reference():
     assert_spike_driven(model, x, reference=good)
     with pytest.raises(NotSpikeDrivenError, match="differs"):
         assert_spike_driven(model, x, reference=good + 1.0)
+
+
+# -- review fixes: what the tracer must refuse, allow, and never leave half done ---------------
+
+class _Mid(nn.Module):
+    """Linear -> I-LIF -> ``op`` -> Linear -> mean over time, on ``[T, B, 3]``."""
+
+    def __init__(self, op, D: int = 4) -> None:
+        super().__init__()
+        self.l1 = Linear(3, 8, bias=False, encoding=True)
+        self.n = ILIF(D=D)
+        self.op = op
+        self.l2 = Linear(8, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.l2(self.op(self.n(self.l1(x)))).mean(0)
+
+
+class _Lambda(nn.Module):
+    def __init__(self, fn) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, s: torch.Tensor) -> torch.Tensor:
+        return self.fn(s)
+
+
+def _clamp_at_two(s: torch.Tensor) -> torch.Tensor:
+    s = s.clone()
+    s[s > 2] = 2
+    return s
+
+
+@pytest.mark.parametrize("op, why", [
+    (nn.Hardtanh(), "hardtanh clamps"),
+    (_Lambda(lambda s: s.to(torch.bool).float()), r"to\(torch.bool\)"),
+    (_Lambda(lambda s: s if s.max() > 1 else s * 2), "data-dependent control flow"),
+    (_Lambda(_clamp_at_two), "I-LIF output"),
+    (_Lambda(lambda s: s / (s + 1)), "I-LIF output"),
+    (_Lambda(lambda s: torch.max(s, torch.ones(1))), "I-LIF output"),
+    (_Lambda(lambda s: s.flip(0)), "time"),
+    (_Lambda(lambda s: nn.functional.dropout(s, 0.5)), "fresh mask"),
+])
+def test_ops_that_do_not_commute_with_the_expansion_are_refused(op, why):
+    model = _Mid(op).eval()
+    with pytest.raises(ValueError, match=why):
+        spikedrive.to_spike_driven(model, torch.rand(2, 1, 3))
+    assert not model.n.spike_driven and model.l2.virtual_steps == 1
+
+
+@pytest.mark.parametrize("mode", ["constant", "replicate", "reflect", "circular"])
+def test_padding_that_copies_elements_is_allowed(mode):
+    torch.manual_seed(5)
+    pad = _Lambda(lambda s: nn.functional.pad(s, (1, 1), mode=mode))
+    model = nn.Sequential(Linear(3, 8, bias=False, encoding=True), ILIF(D=4), pad, Linear(10, 2)).eval()
+    x = torch.rand(2, 3, 3) * 6
+    with torch.no_grad():
+        reference = model(x)
+        spikedrive.to_spike_driven(model, x)
+        torch.testing.assert_close(model(x), reference)
+
+
+def test_relu6_is_exact_when_it_cannot_clip_the_integers():
+    model = _Mid(nn.ReLU6(), D=4).eval()
+    x = torch.rand(2, 1, 3) * 40
+    with torch.no_grad():
+        reference = model(x)
+        spikedrive.to_spike_driven(model, x)
+        torch.testing.assert_close(model(x), reference)
+    with pytest.raises(ValueError, match="hardtanh clamps"):
+        spikedrive.to_spike_driven(_Mid(nn.ReLU6(), D=8).eval(), x)
+
+
+class _ReshapeByInputT(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.l1 = Linear(3, 8, bias=False, encoding=True)
+        self.n = ILIF(D=4)
+        self.l2 = Linear(8, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = self.n(self.l1(x))
+        return self.l2(s.reshape(x.shape[0], x.shape[1], -1)).mean(0)  # T from the input: wrong once expanded
+
+
+def test_a_failed_check_leaves_the_model_as_it_was():
+    model = _ReshapeByInputT().eval()
+    with pytest.raises(ValueError, match="left as it was"):
+        spikedrive.to_spike_driven(model, torch.rand(2, 1, 3) * 6)
+    assert not model.n.spike_driven and model.l2.virtual_steps == 1
+    # An already converted model that fails a second conversion keeps its conversion.
+    ok = _Mid(nn.Identity()).eval()
+    spikedrive.to_spike_driven(ok, torch.rand(2, 1, 3) * 6)
+    with pytest.raises(Exception):
+        spikedrive.to_spike_driven(ok, torch.rand(2, 1, 5))  # wrong feature size
+    assert ok.n.spike_driven and ok.l2.virtual_steps == 4
+
+
+def test_spike_tensors_by_keyword_are_refused():
+    class KW(_TwoBranches):
+        def forward(self, x):
+            return self.head(self.product(self.q(x), b=self.k(x)))
+
+    model = KW(SpikeProduct()).eval()
+    with pytest.raises(ValueError, match="keyword"):
+        spikedrive.to_spike_driven(model, torch.rand(2, 2, 1, 6, 6) * 4)
+    assert model.product.input_virtual_steps == (1, 1)

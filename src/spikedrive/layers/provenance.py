@@ -47,10 +47,10 @@ _STRUCTURAL = {
     "reshape", "view", "view_as", "flatten", "unflatten", "permute", "transpose", "swapaxes",
     "squeeze", "unsqueeze", "contiguous", "clone", "detach", "to", "type", "float", "double", "half",
     "bfloat16", "max_pool1d", "max_pool2d", "max_pool3d", "adaptive_max_pool1d", "adaptive_max_pool2d",
-    "adaptive_max_pool3d", "pixel_shuffle", "pixel_unshuffle", "relu", "relu_", "hardtanh", "identity",
+    "adaptive_max_pool3d", "pixel_shuffle", "pixel_unshuffle", "relu", "relu_", "identity",
     "dropout", "dropout1d", "dropout2d", "dropout3d", "feature_alpha_dropout", "alpha_dropout",
     "cat", "concat", "concatenate", "stack", "chunk", "split", "unbind", "narrow", "__getitem__",
-    "flip", "roll", "expand", "expand_as", "repeat", "pad", "interpolate", "upsample",
+    "flip", "roll", "expand", "expand_as", "repeat", "interpolate", "upsample",
     "upsample_nearest", "amax", "max",
 }
 # Linear in the marked operand(s): commute with the synapse's sum over virtual steps.
@@ -67,6 +67,11 @@ _PRODUCTS = {"mul", "mul_", "__mul__", "__rmul__", "__imul__", "matmul", "__matm
 # Operations taking a ``dim`` that must not be time (dim 0) for the result to stay exact.
 _DIM_OPS = {"cat", "concat", "concatenate", "stack", "chunk", "split", "unbind", "narrow", "flip", "roll",
             "sum", "mean", "amax", "max"}
+# Operations whose (non-tensor) result steers Python: data-dependent control flow on I-LIF
+# output would take other paths once the output is binary virtual steps.
+_CONTROL = {"__bool__", "item", "tolist", "__int__", "__float__", "__index__", "nonzero", "any", "all",
+            "equal", "numpy"}
+_DROPOUT = {"dropout", "dropout1d", "dropout2d", "dropout3d", "feature_alpha_dropout", "alpha_dropout"}
 # Where ``dim`` sits positionally for the ops above (after the tensor argument).
 _DIM_POSITION = {"cat": 1, "concat": 1, "concatenate": 1, "stack": 1, "chunk": 2, "split": 2, "unbind": 1,
                  "narrow": 1, "flip": 1, "roll": 2, "sum": 1, "mean": 1, "amax": 1, "max": 1}
@@ -83,7 +88,9 @@ def _touches_time(name: str, args: tuple[Any, ...], kwargs: dict[str, Any], ndim
     """Whether a dim-taking op acts on dim 0 (or on every dim, when no dim is given)."""
     pos = _DIM_POSITION[name]
     dim = kwargs.get("dim", kwargs.get("dims", args[pos] if len(args) > pos else None))
-    if name in ("sum", "mean", "amax", "max") and dim is None:
+    if name in ("sum", "mean", "amax", "max") and dim is None and "axis" in kwargs:
+        dim = kwargs["axis"]
+    if name in ("sum", "mean", "amax", "max") and (dim is None or (isinstance(dim, (tuple, list)) and not dim)):
         return True  # reduces everything, time included
     if dim is None:
         dim = 0  # cat / stack / chunk / split / unbind default to dim 0
@@ -93,9 +100,31 @@ def _touches_time(name: str, args: tuple[Any, ...], kwargs: dict[str, Any], ndim
     return any(isinstance(d, int) and d % max(ndim, 1) == 0 for d in dims)
 
 
-def _index_touches_time(index: Any) -> bool:
-    first = index[0] if isinstance(index, tuple) and index else index
-    return not (first is Ellipsis or (isinstance(first, slice) and first == slice(None)))
+def _index_touches_time(index: Any, ndim: int) -> bool:
+    """Whether an index selects along dim 0 (an Ellipsis first is expanded against ``ndim``)."""
+    items = list(index) if isinstance(index, tuple) else [index]
+    if items and items[0] is Ellipsis:
+        used = sum(1 for i in items[1:] if i is not None and i is not Ellipsis)
+        if used < ndim:
+            return False  # the Ellipsis covers dim 0
+        items = items[1:]
+    if not items:
+        return False
+    first = items[0]
+    return not (isinstance(first, slice) and first == slice(None))
+
+
+def _pad_reaches_time(pad: Any, ndim: int) -> bool:
+    return isinstance(pad, (tuple, list)) and len(pad) // 2 >= ndim
+
+
+_IN_PLACE_DUNDERS = {"__iadd__", "__isub__", "__imul__", "__itruediv__", "__ifloordiv__", "__imod__", "__ipow__",
+                     "__iand__", "__ior__", "__ixor__", "__ilshift__", "__irshift__", "__imatmul__"}
+
+
+def _in_place(name: str) -> bool:
+    """``add_``, ``mul_``, ``__iadd__``: operations that write into their first argument."""
+    return (name.endswith("_") and not name.startswith("__")) or name in _IN_PLACE_DUNDERS
 
 
 def _varies_in_time(other: torch.Tensor, marked: torch.Tensor) -> bool:
@@ -116,6 +145,8 @@ class ProvenanceTracer(TorchFunctionMode):
     def __init__(self) -> None:
         super().__init__()
         self._marks: dict[int, tuple[torch.Tensor, Mark]] = {}
+        #: What the tracer saw that no marking can express (data-dependent control flow).
+        self.problems: list[str] = []
 
     def mark(self, x: torch.Tensor, mark: Mark | None) -> None:
         """Set (or with ``None`` clear) the mark of ``x``."""
@@ -142,11 +173,17 @@ class ProvenanceTracer(TorchFunctionMode):
         if not marked:
             return out
         name = _op_name(func)
+        if name in _CONTROL:
+            self.problems.append(f"{name} on I-LIF output steers Python (data-dependent control flow): after "
+                                 "expansion it would see binary virtual steps, not the integers")
         result = self._combine(name, args, kwargs, leaves, marked)
         outs, _ = tree_flatten(out)
         for o in outs:
             if isinstance(o, torch.Tensor):
                 self.mark(o, result)
+        # In-place writes change the tensor written into, whatever they return.
+        if args and isinstance(args[0], torch.Tensor) and (name == "__setitem__" or _in_place(name)):
+            self.mark(args[0], result)
         return out
 
     def _combine(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], leaves: list[Any],
@@ -165,11 +202,41 @@ class ProvenanceTracer(TorchFunctionMode):
         unmarked = [v for v in leaves if isinstance(v, torch.Tensor) and self.mark_of(v) is None]
         if name in _DIM_OPS and _touches_time(name, args, kwargs, ref.dim()):
             return Mark(poison=f"{name} acts along time (dim 0) on I-LIF output")
-        if name == "__getitem__" and len(args) > 1 and _index_touches_time(args[1]):
+        if name in ("__getitem__", "__setitem__") and len(args) > 1 and _index_touches_time(args[1], ref.dim()):
             return Mark(poison="indexing time (dim 0) of I-LIF output")
-        if name == "pad" and (kwargs.get("mode", args[2] if len(args) > 2 else "constant") != "constant"
-                              or (kwargs.get("value", args[3] if len(args) > 3 else None) or 0) != 0):
-            return Mark(poison="non-zero padding of I-LIF output")
+        if name == "__setitem__":
+            value = args[2] if len(args) > 2 else None
+            target, value_mark = self.mark_of(args[0]), self.mark_of(value)
+            zero = isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0
+            if target is not None and (zero or value_mark is not None):
+                return Mark(D, thermometer and (zero or value_mark.thermometer))
+            return Mark(poison="writing values that are not I-LIF output into it (or it into another tensor)")
+        if name == "pad":
+            mode = kwargs.get("mode", args[2] if len(args) > 2 else "constant")
+            value = kwargs.get("value", args[3] if len(args) > 3 else None) or 0
+            if _pad_reaches_time(kwargs.get("pad", args[1] if len(args) > 1 else ()), ref.dim()):
+                return Mark(poison="padding time (dim 0) of I-LIF output")
+            if mode == "constant" and value != 0:
+                return Mark(poison="non-zero padding of I-LIF output")
+            return Mark(D, thermometer)  # zero, replicate, reflect and circular padding copy elements
+        if name == "hardtanh":
+            lo = kwargs.get("min_val", args[1] if len(args) > 1 else -1.0)
+            hi = kwargs.get("max_val", args[2] if len(args) > 2 else 1.0)
+            if lo <= 0 and hi >= D:
+                return Mark(D, thermometer)
+            return Mark(poison=f"hardtanh clamps to [{lo}, {hi}]: the integers up to D={D} would be clipped, "
+                               "their binary virtual steps not")
+        if name in ("to", "type") and any(a is torch.bool for a in (*args[1:], *kwargs.values())):
+            return Mark(poison=f"{name}(torch.bool) clips the integers to 1")
+        if name in _DROPOUT:
+            training = kwargs.get("training", args[2] if len(args) > 2 else True)
+            p = kwargs.get("p", args[1] if len(args) > 1 else 0.5)
+            if training and p > 0:
+                return Mark(poison=f"{name} in training draws a fresh mask for each virtual step")
+            return Mark(D, thermometer)
+        if name in ("max", "amax") and unmarked:
+            return Mark(poison=f"{name} against a tensor that is not I-LIF output does not commute with the "
+                               "expansion")
         if name == "interpolate" and kwargs.get("mode", args[3] if len(args) > 3 else "nearest") != "nearest":
             return Mark(D, thermometer=False)  # bilinear and friends are linear
         if name in _STRUCTURAL:
@@ -196,7 +263,8 @@ class ProvenanceTracer(TorchFunctionMode):
                                     "virtual steps the addend would count D times"))
             return Mark(D, thermometer=False)
         if name in _LINEAR:
-            if name in ("div", "div_", "__truediv__", "__itruediv__") and marked[0][0] is not args[0]:
+            divisor = kwargs.get("other", args[1] if len(args) > 1 else None)
+            if name in ("div", "div_", "__truediv__", "__itruediv__") and self.mark_of(divisor) is not None:
                 return Mark(poison="division by I-LIF output")
             if name in _WEIGHTED:
                 bias = kwargs.get("bias", args[2] if len(args) > 2 else None)

@@ -66,7 +66,7 @@ class _Planner:
             elif isinstance(m, SYNAPTIC_TYPES) and id(m) not in wrapped:
                 self.handles.append(m.register_forward_pre_hook(self._bare_input))
             elif getattr(m, "spike_inputs", False):
-                self.handles.append(m.register_forward_pre_hook(self._spike_module_input))
+                self.handles.append(m.register_forward_pre_hook(self._spike_module_input, with_kwargs=True))
                 self.handles.append(m.register_forward_hook(self._clear_output))
 
     def remove(self) -> None:
@@ -106,11 +106,20 @@ class _Planner:
             self.problems.append(f"{self.names[module]} ({type(module).__name__}) is fed I-LIF output but is not "
                                  "wrapped in spikedrive.layers.Synapse, so it cannot sum virtual steps")
 
-    def _spike_module_input(self, module: nn.Module, args: tuple[Any, ...]) -> None:
+    def _spike_module_input(self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        if self.tracer.marks_in(kwargs):
+            self.problems.append(f"{self.names[module]} ({type(module).__name__}) gets I-LIF output as a keyword "
+                                 "argument; pass spike tensors to spike-input modules positionally")
+            return
         tensors = [a for a in args if isinstance(a, torch.Tensor)]
         marks = [self.tracer.mark_of(a) for a in tensors]
         present = [m for m in marks if m is not None]
         if not present or self._poison(module, present):
+            return
+        expected = getattr(module, "input_virtual_steps", None)
+        if expected is not None and len(tuple(expected)) != len(tensors):
+            self.problems.append(f"{self.names[module]} ({type(module).__name__}) takes {len(tuple(expected))} spike "
+                                 f"tensors but was called with {len(tensors)}")
             return
         if not hasattr(module, "input_virtual_steps"):
             self.problems.append(
@@ -140,6 +149,7 @@ def plan_virtual_steps(model: nn.Module, example_input: Any) -> dict[nn.Module, 
     try:
         with evaluating(model), tracer:
             out = model(example_input)
+        planner.problems.extend(tracer.problems)
         if tracer.marks_in(out):
             planner.problems.append(f"{type(model).__name__} returns I-LIF output directly: after expansion it "
                                     "would have D times as many time steps")
@@ -165,19 +175,12 @@ def _apply(model: nn.Module, steps: dict[nn.Module, Any], enabled: bool) -> None
 def integer_mode(model: nn.Module) -> Iterator[nn.Module]:
     """Temporarily run a converted model in integer mode (for a reference output), then restore
     every neuron's expansion and every layer's virtual steps as they were."""
-    saved = [(m, m.spike_driven) for m in model.modules() if isinstance(m, ILIF)]
-    saved_steps = [(m, m.virtual_steps) for m in model.modules() if isinstance(m, Synapse)]
-    saved_pairs = [(m, m.input_virtual_steps) for m in model.modules() if hasattr(m, "input_virtual_steps")]
+    restore = _snapshot(model)
     _apply(model, {}, False)
     try:
         yield model
     finally:
-        for m, on in saved:
-            m.to_spike_driven(on)
-        for m, d in saved_steps:
-            m.virtual_steps = d
-        for m, pair in saved_pairs:
-            m.input_virtual_steps = pair
+        restore()
 
 
 def _outputs(model: nn.Module, x: Any, seed: int) -> list[torch.Tensor]:
@@ -230,18 +233,42 @@ def to_spike_driven(model: nn.Module, example_input: Any = None, *, check: bool 
         raise ValueError(f"{who}: the model has no ILIF neurons; it is already binary")
     refuse_unknown_weights(model, who)
     x = _example(model, example_input, who)
-    _apply(model, {}, False)  # plan from the integer model, whatever state it was in
-    steps = plan_virtual_steps(model, x)
-    reference = _outputs(model, x, seed=0) if check else []
-    _apply(model, steps, True)
-    if check:
-        problem = outputs_differ(reference, _outputs(model, x, seed=0), rtol, atol)
-        if problem is not None:
-            _apply(model, steps, False)
-            raise ValueError(f"{who}: {type(model).__name__} gives different outputs after conversion ({problem}); "
-                             "it was left in integer mode. An operation between I-LIF and a synaptic layer does not "
-                             "commute with the expansion into virtual steps")
+    restore = _snapshot(model)
+    try:
+        _apply(model, {}, False)  # plan from the integer model, whatever state it was in
+        steps = plan_virtual_steps(model, x)
+        reference = _outputs(model, x, seed=0) if check else []
+        _apply(model, steps, True)
+        if check:
+            try:
+                problem = outputs_differ(reference, _outputs(model, x, seed=0), rtol, atol)
+            except Exception as exc:  # the converted model cannot even run on the example
+                problem = f"it fails on the example input: {type(exc).__name__}: {str(exc).splitlines()[0]}"
+            if problem is not None:
+                raise ValueError(f"{who}: {type(model).__name__} gives different outputs after conversion "
+                                 f"({problem}); it was left as it was. An operation between I-LIF and a synaptic "
+                                 "layer does not commute with the expansion into virtual steps")
+    except BaseException:
+        restore()  # never leave a model half converted
+        raise
     return model
+
+
+def _snapshot(model: nn.Module):
+    """A function that puts every neuron's expansion and every layer's virtual steps back."""
+    neurons = [(m, m.spike_driven) for m in model.modules() if isinstance(m, ILIF)]
+    synapses = [(m, m.virtual_steps) for m in model.modules() if isinstance(m, Synapse)]
+    pairs = [(m, m.input_virtual_steps) for m in model.modules() if hasattr(m, "input_virtual_steps")]
+
+    def restore() -> None:
+        for m, on in neurons:
+            m.to_spike_driven(on)
+        for m, d in synapses:
+            m.virtual_steps = d
+        for m, pair in pairs:
+            m.input_virtual_steps = pair
+
+    return restore
 
 
 def to_integer(model: nn.Module) -> nn.Module:

@@ -60,8 +60,11 @@ class Synapse(TimeDistributed):
         m = self.module
         # The weight is used without calling the module, so run its pre-hooks first: that is
         # where torch.nn.utils.prune recomputes ``weight = weight_orig * weight_mask``.
-        for hook in m._forward_pre_hooks.values():
-            hook(m, (x,))
+        for key, hook in m._forward_pre_hooks.items():
+            if key in m._forward_pre_hooks_with_kwargs:
+                hook(m, (x,), {})
+            else:
+                hook(m, (x,))
         if isinstance(m, nn.Linear):
             return F.linear(x, m.weight)
         if isinstance(m, nn.modules.conv._ConvTransposeNd):
