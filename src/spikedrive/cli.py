@@ -118,6 +118,22 @@ def _build_parser() -> _Parser:
     crt.add_argument("--plot", default=None, help="write the certified-accuracy curve to this PNG")
     crt.add_argument("overrides", nargs="*", metavar="key=value", help="where the data is, e.g. data_root=/data/cifar")
 
+    dep = sub.add_parser("depth", help="event-camera depth: train a recipe, evaluate or predict from a checkpoint")
+    dsub = dep.add_subparsers(dest="depth_command", required=True)
+    d_tr = dsub.add_parser("train", help="train a depth recipe (configs/depth/*.yaml)")
+    d_tr.add_argument("--config", required=True, help="depth recipe, e.g. configs/depth/synthetic.yaml")
+    d_tr.add_argument("--resume", action="store_true", help="continue from <out_dir>/last.pt")
+    d_tr.add_argument("overrides", nargs="*", metavar="key=value", help="recipe overrides, e.g. data_root=/data/mvsec")
+    d_ev = dsub.add_parser("eval", help="MVSEC depth metrics of a checkpoint on its val and test splits")
+    d_ev.add_argument("checkpoint", help="a checkpoint written by depth train (last.pt or best.pt)")
+    d_ev.add_argument("overrides", nargs="*", metavar="key=value", help="where the data is, e.g. data_root=/data/mvsec")
+    d_pr = dsub.add_parser("predict", help="colour-mapped predicted depth PNGs beside the ground truth")
+    d_pr.add_argument("checkpoint", help="a checkpoint written by depth train")
+    d_pr.add_argument("--out", required=True, help="folder for the PNGs")
+    d_pr.add_argument("--split", choices=("train", "val", "test"), default="test", help="split (default: test)")
+    d_pr.add_argument("--samples", type=_int_at_least(1), default=4, help="PNGs to write (default: 4)")
+    d_pr.add_argument("overrides", nargs="*", metavar="key=value", help="where the data is, e.g. data_root=/data/mvsec")
+
     models = sub.add_parser("models", help="list the registered models")
     models.add_argument("pattern", nargs="?", default="*", help="shell-style filter, e.g. 'digits*'")
     return parser
@@ -314,9 +330,16 @@ def _cmd_certify(args: argparse.Namespace) -> int:
     return run_certify(args)
 
 
+def _cmd_depth(args: argparse.Namespace) -> int:
+    from .engine import depth_task
+
+    return {"train": depth_task.depth_train, "eval": depth_task.depth_eval,
+            "predict": depth_task.depth_predict}[args.depth_command](args)
+
+
 _COMMANDS = {"demo": _cmd_demo, "kernels": _cmd_kernels, "train": _cmd_train, "eval": _cmd_eval,
              "energy": _cmd_energy, "models": _cmd_models, "prune": _cmd_prune,
-             "attack": _cmd_attack, "certify": _cmd_certify}
+             "attack": _cmd_attack, "certify": _cmd_certify, "depth": _cmd_depth}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

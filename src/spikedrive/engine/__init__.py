@@ -80,6 +80,7 @@ from .report import first_model_input, write_energy_report
 from .trainer import TrainResult, train
 from . import dataset_zoo  # noqa: F401,E402  (registers the image and event datasets by name)
 from . import multihead  # noqa: F401,E402  (registers the multi-head classification task)
+from . import depth_task  # noqa: F401,E402  (registers the depth task)
 
 __all__ = [
     # running
