@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-import spikedrive.robustness  # noqa: F401  (registers the `coded` models of configs/rsc)
 from spikedrive import list_models
 from spikedrive.pruning import load_prune_config
 from spikedrive.engine import (

@@ -259,3 +259,13 @@ def test_corrupt_coco_image_is_named(coco_root, tmp_path):
     ds[0]  # others still read
     with pytest.raises(ValueError, match=rf"{target}: not a readable image .*image id 2 of instances_train2017.json"):
         ds[1]
+
+
+def test_coco_set_exposes_the_faster_coco_eval_index_of_its_file(coco_root):
+    ds = CocoDetectionSet(coco_root / "train2017", _coco_json(coco_root))
+    doc = json.loads(_coco_json(coco_root).read_text())
+    assert sorted(ds.coco.getImgIds()) == ds.ids == sorted(i["id"] for i in doc["images"])
+    assert sorted(ds.coco.getCatIds()) == ds.category_ids
+    assert len(ds.coco.getAnnIds()) == len(doc["annotations"])
+    first = ds.ids[0]
+    assert len(ds.coco.getAnnIds(imgIds=[first])) == len(ds.target(first)["labels"])

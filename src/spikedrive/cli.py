@@ -44,6 +44,17 @@ def _int_at_least(minimum: int):
     return parse
 
 
+def _overrides(parser: argparse.ArgumentParser, help: str) -> None:
+    """The trailing ``key=value`` recipe overrides of a command."""
+    parser.add_argument("overrides", nargs="*", metavar="key=value", help=help)
+
+
+def _checkpoint(parser: argparse.ArgumentParser,
+                help: str = "a checkpoint written by train (last.pt or best.pt)") -> None:
+    """The positional checkpoint of a command that reads one."""
+    parser.add_argument("checkpoint", help=help)
+
+
 def _build_parser() -> _Parser:
     parser = _Parser(prog="spikedrive", description="Spike-driven deep learning on PyTorch.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="command", parser_class=_Parser)
@@ -59,10 +70,10 @@ def _build_parser() -> _Parser:
     train = sub.add_parser("train", help="train from a YAML recipe with key=value overrides")
     train.add_argument("--config", default=None, help="YAML recipe (default: the demo recipe)")
     train.add_argument("--resume", action="store_true", help="continue from <out_dir>/last.pt")
-    train.add_argument("overrides", nargs="*", metavar="key=value", help="recipe overrides, e.g. lr=1e-3")
+    _overrides(train, "recipe overrides, e.g. lr=1e-3")
 
     ev = sub.add_parser("eval", help="evaluate a checkpoint on its recipe's validation and test splits")
-    ev.add_argument("checkpoint", help="a checkpoint written by train (last.pt or best.pt)")
+    _checkpoint(ev)
 
     energy = sub.add_parser("energy", help="energy and firing-rate table of a model on real data")
     energy.add_argument("--model", default=None,
@@ -74,19 +85,17 @@ def _build_parser() -> _Parser:
     energy.add_argument("--samples", "--batch", dest="samples", type=_int_at_least(1), default=ENERGY_SAMPLES,
                         help=f"samples measured, over as many batches as needed (default: {ENERGY_SAMPLES})")
     energy.add_argument("--plot", default=None, help="write the firing-rate chart to this PNG")
-    energy.add_argument("overrides", nargs="*", metavar="key=value",
-                        help="recipe overrides, e.g. data_root=DIR eval_batch_size=32 model_kwargs.T=2")
+    _overrides(energy, "recipe overrides, e.g. data_root=DIR eval_batch_size=32 model_kwargs.T=2")
 
     prn = sub.add_parser("prune", help="lottery tickets: iterative pruning with rewinding from a YAML recipe")
     prn.add_argument("--config", required=True, help="lottery recipe (configs/lottery/*.yaml)")
-    prn.add_argument("overrides", nargs="*", metavar="key=value",
-                     help="recipe overrides, e.g. epochs=5 pruning.criterion=spiking pruning.rounds=4")
+    _overrides(prn, "recipe overrides, e.g. epochs=5 pruning.criterion=spiking pruning.rounds=4")
 
     sub.add_parser("kernels", help="build the fused neuron kernels and say which backends run here")
 
     atk = sub.add_parser("attack", help="accuracy of a checkpoint under FGSM / PGD (EOT for stochastic coders) "
                                         "over an eps sweep, with QTE")
-    atk.add_argument("checkpoint", help="a checkpoint written by train (last.pt or best.pt)")
+    _checkpoint(atk)
     atk.add_argument("--attack", choices=("fgsm", "pgd"), default="pgd", help="attack (default: pgd)")
     atk.add_argument("--norm", choices=("linf", "l2"), default="linf", help="threat model (default: linf)")
     atk.add_argument("--eps", type=float, nargs="+", default=[0.0, 2 / 255, 4 / 255, 8 / 255],
@@ -99,11 +108,11 @@ def _build_parser() -> _Parser:
     atk.add_argument("--batch-size", type=_int_at_least(1), default=100, help="batch size (default: 100)")
     atk.add_argument("--seed", type=_int_at_least(0), default=0, help="random seed (default: 0)")
     atk.add_argument("--out", default=None, help="write the results as JSON to this file")
-    atk.add_argument("overrides", nargs="*", metavar="key=value", help="where the data is, e.g. data_root=/data/cifar")
+    _overrides(atk, "where the data is, e.g. data_root=/data/cifar")
 
     crt = sub.add_parser("certify", help="randomized-smoothing certificates (Cohen et al.) of a checkpoint on its "
                                          "test split")
-    crt.add_argument("checkpoint", help="a checkpoint written by train (last.pt or best.pt)")
+    _checkpoint(crt)
     crt.add_argument("--n0", type=_int_at_least(1), default=100, help="samples to pick the class (default: 100)")
     crt.add_argument("--n", type=_int_at_least(1), default=10000, help="samples to bound its probability (default: 10000)")
     crt.add_argument("--alpha", type=float, default=0.001, help="failure probability (default: 0.001)")
@@ -116,23 +125,23 @@ def _build_parser() -> _Parser:
     crt.add_argument("--seed", type=_int_at_least(0), default=0, help="noise seed (default: 0)")
     crt.add_argument("--out", default=None, help="write predictions, radii and the curve as JSON to this file")
     crt.add_argument("--plot", default=None, help="write the certified-accuracy curve to this PNG")
-    crt.add_argument("overrides", nargs="*", metavar="key=value", help="where the data is, e.g. data_root=/data/cifar")
+    _overrides(crt, "where the data is, e.g. data_root=/data/cifar")
 
     dep = sub.add_parser("depth", help="event-camera depth: train a recipe, evaluate or predict from a checkpoint")
     dsub = dep.add_subparsers(dest="depth_command", required=True)
     d_tr = dsub.add_parser("train", help="train a depth recipe (configs/depth/*.yaml)")
     d_tr.add_argument("--config", required=True, help="depth recipe, e.g. configs/depth/synthetic.yaml")
     d_tr.add_argument("--resume", action="store_true", help="continue from <out_dir>/last.pt")
-    d_tr.add_argument("overrides", nargs="*", metavar="key=value", help="recipe overrides, e.g. data_root=/data/mvsec")
+    _overrides(d_tr, "recipe overrides, e.g. data_root=/data/mvsec")
     d_ev = dsub.add_parser("eval", help="MVSEC depth metrics of a checkpoint on its val and test splits")
-    d_ev.add_argument("checkpoint", help="a checkpoint written by depth train (last.pt or best.pt)")
-    d_ev.add_argument("overrides", nargs="*", metavar="key=value", help="where the data is, e.g. data_root=/data/mvsec")
+    _checkpoint(d_ev, "a checkpoint written by depth train (last.pt or best.pt)")
+    _overrides(d_ev, "where the data is, e.g. data_root=/data/mvsec")
     d_pr = dsub.add_parser("predict", help="colour-mapped predicted depth PNGs beside the ground truth")
-    d_pr.add_argument("checkpoint", help="a checkpoint written by depth train")
+    _checkpoint(d_pr, "a checkpoint written by depth train")
     d_pr.add_argument("--out", required=True, help="folder for the PNGs")
     d_pr.add_argument("--split", choices=("train", "val", "test"), default="test", help="split (default: test)")
     d_pr.add_argument("--samples", type=_int_at_least(1), default=4, help="PNGs to write (default: 4)")
-    d_pr.add_argument("overrides", nargs="*", metavar="key=value", help="where the data is, e.g. data_root=/data/mvsec")
+    _overrides(d_pr, "where the data is, e.g. data_root=/data/mvsec")
 
     models = sub.add_parser("models", help="list the registered models")
     models.add_argument("pattern", nargs="?", default="*", help="shell-style filter, e.g. 'digits*'")
@@ -345,7 +354,6 @@ _COMMANDS = {"demo": _cmd_demo, "kernels": _cmd_kernels, "train": _cmd_train, "e
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``spikedrive`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
     args = _build_parser().parse_args(argv)
-    from . import robustness  # noqa: F401  (registers the `coded` models the RSC recipes name)
     from .engine import TrainingDiverged
 
     try:

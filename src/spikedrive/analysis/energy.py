@@ -24,7 +24,7 @@ from torch import nn
 from ..layers import evaluating, refuse_unknown_weights
 from .monitor import SpikeMonitor
 
-__all__ = ["LayerEnergy", "NeuronRate", "EnergyReport", "energy_report", "format_energy", "E_MAC_PJ", "E_AC_PJ"]
+__all__ = ["align_table", "LayerEnergy", "NeuronRate", "EnergyReport", "energy_report", "format_energy", "E_MAC_PJ", "E_AC_PJ"]
 
 #: Energy of one 32-bit multiply-accumulate at 45 nm, picojoules.
 E_MAC_PJ = 4.6
@@ -184,14 +184,14 @@ class EnergyReport:
             "yes" if l.binary else ("no" if l.encoding else "NO"), _si(l.macs), _si(l.ann_macs), "-" if l.encoding else _si(l.sops),
             format_energy(l.energy_pj) if l.counted else "?",
         ) for l in self.layers]
-        lines = _align(rows, right_from=3)
+        lines = align_table(rows, right_from=3)
         if self.neurons:
             nhead = ("neuron layer", "kind", "D", "rate/step", "rate/virtual step", "binary")
             nrows = [nhead] + [(
                 n.name, n.kind, str(n.levels), f"{n.rate:.4f}", f"{n.rate_per_virtual_step:.4f}",
                 "yes" if n.binary else "no",
             ) for n in self.neurons]
-            lines += [""] + _align(nrows, right_from=2)
+            lines += [""] + align_table(nrows, right_from=2)
         lines += [
             "",
             f"SNN energy per sample: {format_energy(self.snn_energy_pj)}  "
@@ -235,7 +235,9 @@ class EnergyReport:
         return self.table()
 
 
-def _align(rows: list[tuple[str, ...]], right_from: int) -> list[str]:
+def align_table(rows: list[tuple[str, ...]], right_from: int) -> list[str]:
+    """Text table lines: ``rows[0]`` is the header, a rule under it; columns from ``right_from``
+    on are right-aligned (numbers), the others left-aligned."""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     out = []
     for r in rows:

@@ -28,10 +28,6 @@ from .weights import evaluating, refuse_unknown_weights
 __all__ = ["to_spike_driven", "to_integer", "plan_virtual_steps", "integer_mode", "outputs_differ"]
 
 
-def _spike_input_modules(model: nn.Module) -> list[nn.Module]:
-    return [m for m in model.modules() if getattr(m, "spike_inputs", False) and not isinstance(m, Synapse)]
-
-
 def _example(model: nn.Module, example_input: Any, who: str) -> Any:
     if example_input is not None:
         return example_input

@@ -127,7 +127,7 @@ class ReversibleColumns(torch.autograd.Function):
                     if t > 0:
                         alpha = col.alpha[k]
                         with torch.no_grad():
-                            rebuilt = (cur[k] - local) / alpha
+                            rebuilt = col.previous_level(k, cur[k], local)
                         prev[k] = rebuilt.requires_grad_()
                         g_alpha = (g_levels[k] * rebuilt.detach()).sum(dim=(0, 2, 3), keepdim=True)
                         add_param_grads([alpha], [g_alpha])

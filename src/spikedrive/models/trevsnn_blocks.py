@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from timm.layers import ScaledStdConv2d  # weight-standardised conv (a nn.Conv2d), as the authors use
 from torch import nn
 
 from ..neurons import quantize_integer
@@ -35,33 +36,6 @@ class Quant(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Any shape → spikes in ``{0, 1}`` of the same shape and dtype."""
         return x if self.identity else quantize_integer(x, 1)
-
-
-class ScaledStdConv2d(nn.Conv2d):
-    """Weight-standardised convolution: each output filter is standardised to zero mean and unit
-    variance over its fan-in, then scaled by ``gain / sqrt(fan_in)`` (a learnable per-filter
-    gain, init 1), as the authors' code uses timm's ``ScaledStdConv2d``. A ``nn.Conv2d`` subclass,
-    so the energy model counts it as a convolution; ``gain`` does no synaptic work."""
-
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
-                 padding: int = 0, groups: int = 1, bias: bool = True, eps: float = 1e-6) -> None:
-        super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=padding,
-                         groups=groups, bias=bias)
-        self.gain = nn.Parameter(torch.ones(out_channels, 1, 1, 1))
-        self.eps = eps
-
-    def standardized_weight(self) -> torch.Tensor:
-        """The weight actually convolved, ``[out, in/groups, k, k]``."""
-        w = self.weight
-        fan_in = w[0].numel()
-        mean = w.mean(dim=(1, 2, 3), keepdim=True)
-        var = w.var(dim=(1, 2, 3), keepdim=True, unbiased=False)
-        return (w - mean) * torch.rsqrt(var + self.eps) * (self.gain * fan_in ** -0.5)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``[B, C_in, H, W]`` → ``[B, C_out, H', W']``."""
-        return F.conv2d(x, self.standardized_weight(), self.bias, self.stride, self.padding,
-                        self.dilation, self.groups)
 
 
 class DownPath(nn.Module):
@@ -210,8 +184,13 @@ class Column(nn.Module):
         prev: list[torch.Tensor | None] = [None] * 4
         for k in range(3, -1, -1):
             below = x if k == 0 else cur[k - 1]
-            prev[k] = (cur[k] - self.level(k, below, prev[k + 1] if k < 3 else None)) / self.alpha[k]
+            prev[k] = self.previous_level(k, cur[k], self.level(k, below, prev[k + 1] if k < 3 else None))
         return prev  # type: ignore[return-value]
+
+    def previous_level(self, k: int, current: torch.Tensor, local: torch.Tensor) -> torch.Tensor:
+        """The inverse of one level's update: ``c_k^prev = (c_k - L_k) / alpha_k`` from this column's
+        ``c_k`` (``current``) and its ``L_k`` output (``local``)."""
+        return (current - local) / self.alpha[k]
 
     @torch.no_grad()
     def clamp_alpha(self, minimum: float = 1e-3) -> None:

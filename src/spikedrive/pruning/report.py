@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from ..analysis import EnergyReport, energy_report
+from ..analysis.energy import align_table
 from .methods import prunable_layers
 
 __all__ = ["LayerSparsity", "SparsityReport", "sparsity_report", "sparse_energy_report"]
@@ -56,11 +57,7 @@ class SparsityReport:
         rows += [(l.name, "x".join(map(str, l.shape)), str(l.zeros), str(l.total), f"{100 * l.sparsity:.2f}%")
                  for l in self.layers]
         rows.append(("all", "", str(self.zeros), str(self.total), f"{100 * self.sparsity:.2f}%"))
-        widths = [max(len(r[i]) for r in rows) for i in range(5)]
-        lines = ["  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
-                 for r in rows]
-        lines.insert(1, "-" * len(lines[0]))
-        return "\n".join(lines)
+        return "\n".join(align_table(rows, right_from=2))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able: per-layer rows with their sparsity, and the totals."""

@@ -12,7 +12,7 @@
 from .attacks import NORMS, accuracy, eval_mode, fgsm, loss_and_grad, pgd, predict
 from .certify import Smooth, certified_accuracy, clopper_pearson_lower, plot_certified_accuracy
 from .distill import DistillationTask, distillation_loss
-from .coded import CODERS, CodedModel, PixelInput, coded, is_stochastic, make_coder
+from ..models.coded import CODERS, CodedModel, PixelInput, coded, is_stochastic, make_coder
 from .qte import qte
 
 __all__ = [

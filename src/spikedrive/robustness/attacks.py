@@ -172,7 +172,7 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: i
     if keep not in ("auto", "first_fooled", "last"):
         raise ValueError(f"pgd: keep must be 'auto', 'first_fooled' or 'last', got {keep!r}")
     if keep == "auto":
-        from .coded import is_stochastic
+        from ..models.coded import is_stochastic
 
         keep = "last" if is_stochastic(model) else "first_fooled"
     lo, hi = bounds

@@ -21,7 +21,7 @@ from ..engine import build_datasets, load_run
 from ..encoding import PoissonEncoder, RSCEncoder
 from .attacks import accuracy, fgsm, pgd
 from .certify import Smooth, certified_accuracy, plot_certified_accuracy
-from .coded import CodedModel, PixelInput, is_stochastic
+from ..models.coded import CodedModel, PixelInput, is_stochastic
 from .qte import qte
 
 __all__ = ["run_attack", "run_certify", "load_for_attack", "smooth_for"]

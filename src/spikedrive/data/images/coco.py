@@ -3,8 +3,10 @@
 The JSON is parsed and checked when the dataset is built, so a bad file fails at once with the
 entry that is wrong: an annotation whose box leaves its image, an unknown ``category_id`` or
 ``image_id``, a malformed ``bbox``. Nothing is skipped silently. (torchvision's
-``CocoDetection`` needs pycocotools, which this project does not install; the parsing it would
-do is a ``json.load``.)
+``CocoDetection`` needs pycocotools, which this project does not install.) The checked file is
+then indexed by faster-coco-eval's pycocotools-compatible ``COCO`` (``dataset.coco``), the ground
+truth that COCO-protocol evaluation (``faster_coco_eval.COCOeval``) takes; that index checks
+nothing itself, hence the checks here.
 
 Items are ``(image, target)``: ``image`` a ``tv_tensors.Image`` ``[3, H, W]`` uint8, ``target`` a
 dict with ``boxes`` (``tv_tensors.BoundingBoxes`` ``[N, 4]`` XYXY pixels), ``labels`` (``[N]``
@@ -25,6 +27,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 import numpy as np
+from faster_coco_eval import COCO
 from torchvision import tv_tensors
 
 from ..events.errors import CorruptFileError
@@ -95,6 +98,8 @@ class CocoDetectionSet(Dataset):
         for ann in data["annotations"]:
             self._add_annotation(ann)
         self.ids = sorted(self.images)
+        #: The file's pycocotools-compatible index (faster-coco-eval), for COCO-protocol evaluation.
+        self.coco = COCO(data)
 
     # -- parsing ------------------------------------------------------------------------
     def _read_categories(self, categories: list[Any]) -> dict[int, str]:

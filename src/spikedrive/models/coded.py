@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from ..encoding import DirectEncoder, PoissonEncoder, RSCEncoder
-from ..models import create_model, register_model
+from .registry import create_model, register_model
 
 __all__ = ["CODERS", "CodedModel", "PixelInput", "coded", "is_stochastic", "make_coder"]
 
