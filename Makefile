@@ -12,7 +12,8 @@ $(BIN)/python:
 
 $(STAMP): $(BIN)/python pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[test,aedat4]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[test,aedat4,export]'
+	$(BIN)/pip install --quiet --no-deps 'snntorch==1.0.0'
 	# Builds the fused CPU neuron kernel once (cached); without a compiler the reference loop runs.
 	$(BIN)/spikedrive kernels || echo "spikedrive: no fused CPU kernel; neurons use the reference loop"
 	touch $(STAMP)

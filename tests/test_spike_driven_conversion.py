@@ -380,3 +380,45 @@ def test_spike_tensors_by_keyword_are_refused():
     with pytest.raises(ValueError, match="keyword"):
         spikedrive.to_spike_driven(model, torch.rand(2, 2, 1, 6, 6) * 4)
     assert model.product.input_virtual_steps == (1, 1)
+
+
+# -- float32 rounding is not a conversion error ---------------------------------------------------
+
+class _TwoILIF(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.n1, self.l1, self.n2, self.l2 = ILIF(D=4), Linear(64, 1), ILIF(D=4), Linear(1, 1)
+
+    def forward(self, x):
+        return self.l2(self.n2(self.l1(self.n1(x))))
+
+
+def _on_a_rounding_boundary() -> tuple[nn.Module, torch.Tensor]:
+    """A float32 model whose second I-LIF sees exactly 1.5 in integer mode: summing the four
+    binary virtual steps rounds differently, so that neuron's integer flips after conversion."""
+    torch.manual_seed(2)
+    model = _TwoILIF().eval()
+    x = torch.randint(0, 5, (1, 1, 64)).float()
+    with torch.no_grad():
+        model.l1.module.bias += 1.5 - model.l1(model.n1(x)).item()
+        assert model.l1(model.n1(x)).item() == 1.5
+    return model, x
+
+
+def test_float32_rounding_at_a_boundary_does_not_refuse_a_correct_conversion():
+    model, x = _on_a_rounding_boundary()
+    reference = model(x)
+    float32_flip = _on_a_rounding_boundary()[0]
+    spikedrive.to_spike_driven(float32_flip, x, check=False)
+    assert not torch.allclose(float32_flip(x), reference)  # the flip this test is about
+    # The check runs in float64, where the two paths agree: the conversion stands, the model
+    # keeps its dtype, and assert_spike_driven's default comparison passes as well.
+    spikedrive.to_spike_driven(model, x)
+    assert model.n2.spike_driven and model.l1.module.weight.dtype == torch.float32
+    assert_spike_driven(model, x)
+
+
+def test_a_wrong_conversion_is_still_caught_by_the_float64_check():
+    model = _ReshapeByInputT().eval()
+    with pytest.raises(ValueError, match="differs|shape"):
+        spikedrive.to_spike_driven(model, torch.rand(2, 1, 3) * 6)

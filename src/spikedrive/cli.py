@@ -143,6 +143,26 @@ def _build_parser() -> _Parser:
     d_pr.add_argument("--samples", type=_int_at_least(1), default=4, help="PNGs to write (default: 4)")
     _overrides(d_pr, "where the data is, e.g. data_root=/data/mvsec")
 
+    exp = sub.add_parser("export", help="write a checkpoint's model as a NIR graph (.nir) or an ONNX file (.onnx)")
+    _checkpoint(exp)
+    exp.add_argument("--out", required=True, help="file to write; its suffix, .nir or .onnx, picks the format")
+    exp.add_argument("--dt", type=float, default=1e-4,
+                     help="NIR only: seconds per time step (default: 1e-4, the step snnTorch's importer assumes)")
+    exp.add_argument("--batch-size", type=_int_at_least(1), default=1,
+                     help="sample batch traced and checked (default: 1; the ONNX batch axis stays free)")
+
+    stream = sub.add_parser("stream", help="classify a recorded event file window by window (streaming, with latency)")
+    stream.add_argument("events", help="recording: AEDAT 2/3/4, Prophesee DAT / NPY or N-MNIST .bin")
+    stream.add_argument("--checkpoint", default=None, help="a trained event model (e.g. from configs/demo/ndigits.yaml)")
+    stream.add_argument("--model", default="ndigits_snn",
+                        help="without --checkpoint: a registered event model, untrained (default: ndigits_snn)")
+    stream.add_argument("--seed", type=_int_at_least(0), default=0, help="seed of the untrained model (default: 0)")
+    stream.add_argument("--window-us", type=_int_at_least(1), default=40_000, help="window length in µs (default: 40000)")
+    stream.add_argument("--steps-per-window", type=_int_at_least(1), default=1,
+                        help="time steps (frames) per window (default: 1)")
+    stream.add_argument("--verify", action="store_true",
+                        help="also run one multi-step forward over all windows and print the largest difference")
+
     models = sub.add_parser("models", help="list the registered models")
     models.add_argument("pattern", nargs="?", default="*", help="shell-style filter, e.g. 'digits*'")
     return parser
@@ -346,9 +366,22 @@ def _cmd_depth(args: argparse.Namespace) -> int:
             "predict": depth_task.depth_predict}[args.depth_command](args)
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .export.commands import run_export
+
+    return run_export(args)
+
+
+def _cmd_stream(args: argparse.Namespace) -> int:
+    from .export.commands import run_stream
+
+    return run_stream(args)
+
+
 _COMMANDS = {"demo": _cmd_demo, "kernels": _cmd_kernels, "train": _cmd_train, "eval": _cmd_eval,
              "energy": _cmd_energy, "models": _cmd_models, "prune": _cmd_prune,
-             "attack": _cmd_attack, "certify": _cmd_certify, "depth": _cmd_depth}
+             "attack": _cmd_attack, "certify": _cmd_certify, "depth": _cmd_depth,
+             "export": _cmd_export, "stream": _cmd_stream}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

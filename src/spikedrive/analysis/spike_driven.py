@@ -24,7 +24,7 @@ from torch import nn
 
 from ..neurons import SpikingNeuron
 from ..layers import evaluating
-from ..layers.spike_driven import integer_mode, outputs_differ
+from ..layers.spike_driven import conversion_mismatch, outputs_differ
 from .monitor import SpikeMonitor, SynapseStats
 
 
@@ -79,7 +79,7 @@ def assert_spike_driven(model: nn.Module, x: torch.Tensor, batch_dim: int = 0, r
         batch_dim: where the batch lies in ``x`` (only used to read bare layers' inputs).
         reference: the output the model must give on ``x`` (e.g. the integer model's, saved
             before :func:`spikedrive.to_spike_driven`). For a converted I-LIF model it defaults to
-            the same model run in integer mode, so a conversion that changed the output's shape
+            the same model run in integer mode (both in float64), so a conversion that changed the output's shape
             (its number of time steps) or values fails here.
         rtol, atol: tolerances of that comparison.
 
@@ -98,9 +98,6 @@ def assert_spike_driven(model: nn.Module, x: torch.Tensor, batch_dim: int = 0, r
     """
     with evaluating(model), SpikeMonitor(model, batch_dim=batch_dim) as monitor, _seeded():
         out = model(x)
-    if reference is None and any(isinstance(m, SpikingNeuron) and m.expanded for m in model.modules()):
-        with evaluating(model), integer_mode(model), _seeded():
-            reference = model(x)
     stats = list(monitor.synapses.values())
     if not stats:
         raise ValueError(
@@ -124,10 +121,13 @@ def assert_spike_driven(model: nn.Module, x: torch.Tensor, batch_dim: int = 0, r
             f"{type(model).__name__} is not spike-driven: neurons {integer} emit integers; "
             "call spikedrive.to_spike_driven(model) first",
         )
+    problem = None
     if reference is not None:
         problem = outputs_differ(reference, out, rtol, atol)
-        if problem is not None:
-            raise NotSpikeDrivenError({}, f"{type(model).__name__} does not compute what it should: {problem}")
+    elif any(isinstance(m, SpikingNeuron) and m.expanded for m in model.modules()):
+        problem = conversion_mismatch(model, x, rtol, atol)  # in float64: see its docstring
+    if problem is not None:
+        raise NotSpikeDrivenError({}, f"{type(model).__name__} does not compute what it should: {problem}")
     return SpikeDrivenSummary(
         checked=tuple(s.name for s in stats if not s.encoding),
         encoding=tuple(s.name for s in stats if s.encoding),

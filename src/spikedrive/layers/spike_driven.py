@@ -13,19 +13,22 @@ raises, so a model the tracer misjudged is never returned silently wrong.
 
 from __future__ import annotations
 
+import copy
 from contextlib import contextmanager
+from itertools import chain
 from typing import Any, Iterator
 
 import torch
 from torch import nn
-from torch.utils._pytree import tree_flatten
+from torch.utils._pytree import tree_flatten, tree_map
 
 from ..neurons import ILIF, SpikingNeuron
 from .provenance import Mark, ProvenanceTracer
 from .time_distributed import SYNAPTIC_TYPES, Synapse
 from .weights import evaluating, refuse_unknown_weights
 
-__all__ = ["to_spike_driven", "to_integer", "plan_virtual_steps", "integer_mode", "outputs_differ"]
+__all__ = ["to_spike_driven", "to_integer", "plan_virtual_steps", "integer_mode", "outputs_differ",
+           "conversion_mismatch"]
 
 
 def _example(model: nn.Module, example_input: Any, who: str) -> Any:
@@ -201,6 +204,40 @@ def outputs_differ(before: Any, after: Any, rtol: float = 1e-4, atol: float = 1e
     return None
 
 
+def _in_float64(model: nn.Module, x: Any) -> tuple[nn.Module, Any]:
+    """``model`` and ``x`` themselves when already float64, else float64 copies (the model's
+    conversion state is copied with it)."""
+    floats = {t.dtype for t in chain(model.parameters(), model.buffers()) if t.is_floating_point()}
+    floats |= {t.dtype for t in tree_flatten(x)[0] if isinstance(t, torch.Tensor) and t.is_floating_point()}
+    if floats <= {torch.float64}:
+        return model, x
+    twin = copy.deepcopy(model).double()
+    return twin, tree_map(lambda t: t.double() if isinstance(t, torch.Tensor) and t.is_floating_point() else t, x)
+
+
+def conversion_mismatch(model: nn.Module, x: Any, rtol: float = 1e-4, atol: float = 1e-4) -> str | None:
+    """How a converted model's outputs on ``x`` differ from the same model's in integer mode, or
+    ``None`` when they agree.
+
+    Both runs happen in float64 (on a copy when the model is in a lower precision). The two paths
+    are equal in exact arithmetic but sum in different orders (one integer times a weight against
+    ``D`` binary terms), so in float32 a pre-activation that lands on an I-LIF rounding boundary
+    can flip one integer, and in a large network one flip moves the outputs far beyond any
+    tolerance: a float32 comparison would refuse correct conversions. Float64 keeps the check
+    about structure, which is what it is for.
+    """
+    twin, x64 = _in_float64(model, x)
+    with torch.no_grad():
+        return _mismatch_of(twin, x64, rtol, atol)
+
+
+def _mismatch_of(twin: nn.Module, x64: Any, rtol: float, atol: float) -> str | None:
+    converted = _outputs(twin, x64, seed=0)
+    with integer_mode(twin):
+        reference = _outputs(twin, x64, seed=0)
+    return outputs_differ(reference, converted, rtol, atol)
+
+
 def to_spike_driven(model: nn.Module, example_input: Any = None, *, check: bool = True,
                     rtol: float = 1e-4, atol: float = 1e-4) -> nn.Module:
     """Make an I-LIF model spike-driven, in place, and return it.
@@ -215,8 +252,9 @@ def to_spike_driven(model: nn.Module, example_input: Any = None, *, check: bool 
             :mod:`spikedrive.layers`.
         example_input: one batch as the model takes it (e.g. ``[B, C, H, W]`` or
             ``[T, B, C, H, W]``); defaults to ``model.example_input()`` where the model has one.
-        check: run the converted model on ``example_input`` and compare with the integer model;
-            on a mismatch the conversion is undone and ``ValueError`` raised.
+        check: run the converted model on ``example_input`` and compare with the integer model,
+            both in float64 (see :func:`conversion_mismatch`); on a mismatch the conversion is
+            undone and ``ValueError`` raised.
         rtol, atol: tolerances of that comparison.
 
     Raises:
@@ -233,11 +271,10 @@ def to_spike_driven(model: nn.Module, example_input: Any = None, *, check: bool 
     try:
         _apply(model, {}, False)  # plan from the integer model, whatever state it was in
         steps = plan_virtual_steps(model, x)
-        reference = _outputs(model, x, seed=0) if check else []
         _apply(model, steps, True)
         if check:
             try:
-                problem = outputs_differ(reference, _outputs(model, x, seed=0), rtol, atol)
+                problem = conversion_mismatch(model, x, rtol, atol)
             except Exception as exc:  # the converted model cannot even run on the example
                 problem = f"it fails on the example input: {type(exc).__name__}: {str(exc).splitlines()[0]}"
             if problem is not None:

@@ -16,9 +16,10 @@ from pathlib import Path
 import math
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.patches import Patch
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # matplotlib costs seconds to import: only the plotting calls load it
+    from matplotlib.figure import Figure
 
 from .representations import sensor_wh, to_frames
 
@@ -116,6 +117,10 @@ def plot_event_frames(
     if frames.any():
         sat = float(np.percentile(frames[frames > 0], 99))
     # room for titles above and the legend below each panel row
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
     fig = Figure(figsize=(panel_inches * n_frames, panel_inches * h / w + 1.0), dpi=dpi,
                  layout="constrained")
     FigureCanvasAgg(fig)
