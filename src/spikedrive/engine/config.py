@@ -65,6 +65,9 @@ class TrainConfig:
 
     Attributes:
         task: name of the task in the task registry (``"classification"``, ...).
+        task_kwargs: settings of the task beyond the shared fields, read by its builder (e.g. the
+            detection loss gains and NMS thresholds, the depth loss weights); each task refuses
+            keys it does not know.
         model: registered model name, built with ``create_model(model, **model_kwargs)``.
         model_kwargs: keyword arguments of the model (e.g. ``{"T": 4, "num_classes": 10}``).
         dataset: name in the dataset registry; its builder returns ``(train, val, test)``:
@@ -138,6 +141,7 @@ class TrainConfig:
     """
 
     task: str = "classification"
+    task_kwargs: dict[str, Any] = field(default_factory=dict)
     model: str = "digits_snn"
     model_kwargs: dict[str, Any] = field(default_factory=lambda: {"T": 4})
     dataset: str = "digits"

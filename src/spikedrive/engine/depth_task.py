@@ -19,12 +19,20 @@ import torch
 from ..depth import DepthTask, from_log_depth
 from .task import register_task
 
-__all__ = ["build_depth_task", "depth_train", "depth_eval", "depth_predict", "save_depth_png"]
+__all__ = ["build_depth_task", "depth_train", "depth_eval", "depth_predict", "predict_pngs", "save_depth_png"]
+
+_TASK_KEYS = ("d_max", "alpha", "lam", "grad_weight", "scales")
 
 
 def build_depth_task(cfg: Any) -> DepthTask:
-    """The depth task of a recipe (MVSEC's ``d_max = 80 m``, ``alpha = 3.7``; loss weights default)."""
-    return DepthTask()
+    """The depth task of a recipe: :class:`~spikedrive.depth.DepthTask` with the recipe's
+    ``task_kwargs`` (``d_max``, ``alpha``, ``lam`` = scale-invariance weight, ``grad_weight`` =
+    gradient-matching weight, ``scales``); MVSEC's 80 m / 3.7 and weights 0.5 / 0.5 by default."""
+    kwargs = dict(getattr(cfg, "task_kwargs", None) or {})
+    for key in kwargs:
+        if key not in _TASK_KEYS:
+            raise ValueError(f"depth task: task_kwargs has unknown key {key!r}, expected some of {_TASK_KEYS}")
+    return DepthTask(**kwargs)
 
 
 register_task("depth", build_depth_task)
@@ -74,13 +82,15 @@ def depth_eval(args: argparse.Namespace) -> int:
 
 
 def save_depth_png(path: str | os.PathLike[str], pred_m: np.ndarray, gt_m: np.ndarray,
-                   frames: np.ndarray | None = None, d_max: float = 80.0, title: str = "") -> Path:
+                   frames: np.ndarray | None = None, d_max: float = 80.0, title: str = "",
+                   d_min: float = 2.0) -> Path:
     """Write ``[events |] predicted | ground-truth`` depth as one PNG.
 
     Args:
         pred_m, gt_m: depth ``[H, W]`` in metres (NaN in ``gt_m`` drawn as the background).
         frames: optional event frames ``[T, C, H, W]`` (the last step, polarities summed, is shown).
-        d_max: top of the colour range, metres (both depths share the range 0..``d_max``).
+        d_max, d_min: the colour range, metres; both depths share it, on a log scale (so near
+            depths, where the metrics weigh most, are not squeezed into one colour).
         title: figure title.
 
     Returns:
@@ -90,13 +100,15 @@ def save_depth_png(path: str | os.PathLike[str], pred_m: np.ndarray, gt_m: np.nd
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.colors import LogNorm
 
     panels = ([("events (last step)", np.asarray(frames)[-1].sum(0), "gray", None)] if frames is not None else [])
     panels += [("predicted depth (m)", pred_m, "magma_r", d_max), ("ground truth (m)", gt_m, "magma_r", d_max)]
     fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.4))
     image = None
     for ax, (name, img, cmap, top) in zip(np.atleast_1d(axes), panels):
-        shown = ax.imshow(np.ma.masked_invalid(img), cmap=cmap, vmin=0 if top else None, vmax=top)
+        norm = LogNorm(vmin=d_min, vmax=top, clip=True) if top else None
+        shown = ax.imshow(np.ma.masked_invalid(img), cmap=cmap, norm=norm)
         if top:
             image = shown
         ax.set_title(name)
@@ -112,31 +124,49 @@ def save_depth_png(path: str | os.PathLike[str], pred_m: np.ndarray, gt_m: np.nd
     return out
 
 
+def predict_pngs(model: torch.nn.Module, task: DepthTask, samples: Any, out: str | os.PathLike[str],
+                 split: str = "test", limit: int = 4, batch_size: int = 4, title: str | None = None) -> list[Path]:
+    """Write ``<out>/<split>_NNNN.png`` (events | predicted depth | ground truth) for the first
+    ``limit`` samples.
+
+    Args:
+        model: frames ``[T, B, C, H, W]`` -> normalised log depth ``[B, 1, H, W]``; run on the CPU.
+        task: the depth task (its ``d_max`` and ``alpha`` turn the output into metres).
+        samples: a dataset of ``(frames [T, C, H, W], depth [H, W] metres)``.
+        out: output folder; split: file-name prefix; limit: number of PNGs.
+        batch_size: samples per forward pass; title: figure title (default: ``<split> #N``).
+
+    Returns:
+        The paths written, in order.
+    """
+    from ..data.images import time_major_dense_collate
+
+    written: list[Path] = []
+    model = model.eval()
+    n = min(int(limit), len(samples))
+    with torch.no_grad():
+        for lo in range(0, n, batch_size):
+            raw = time_major_dense_collate([samples[i] for i in range(lo, min(lo + batch_size, n))])
+            frames, depth, _ = task.to_device(raw, torch.device("cpu"))
+            pred = from_log_depth(model(frames), task.d_max, task.alpha)
+            for b in range(pred.shape[0]):
+                name = Path(out) / f"{split}_{len(written):04d}.png"
+                written.append(save_depth_png(name, pred[b, 0].numpy(), depth[b, 0].numpy(), frames[:, b].numpy(),
+                                              task.d_max, title or f"{split} #{len(written)}"))
+    return written
+
+
 def depth_predict(args: argparse.Namespace) -> int:
     """``spikedrive depth predict CHECKPOINT --out DIR [--split test] [--samples N] [key=value ...]``:
     colour-mapped predicted depth beside the ground truth, one PNG per sample."""
-    from .data import build_datasets, make_eval_loader
+    from .data import build_datasets
 
     cfg, model = _load(args)
     split = getattr(args, "split", "test")
     splits = dict(zip(("train", "val", "test"), build_datasets(cfg)))
     if split not in splits:
         raise ValueError(f"depth predict: --split must be one of {sorted(splits)}, got {split!r}")
-    task = build_depth_task(cfg)
-    limit = int(getattr(args, "samples", 4))
-    written = 0
-    model.eval()
-    with torch.no_grad():
-        for raw in make_eval_loader(splits[split], cfg):
-            frames, depth, _ = task.to_device(raw, torch.device("cpu"))
-            pred = from_log_depth(model(frames), task.d_max, task.alpha)
-            for b in range(pred.shape[0]):
-                if written >= limit:
-                    break
-                path = save_depth_png(Path(args.out) / f"{split}_{written:04d}.png", pred[b, 0].numpy(),
-                                      depth[b, 0].numpy(), frames[:, b].numpy(), task.d_max, f"{cfg.model} {split} #{written}")
-                print(path)
-                written += 1
-            if written >= limit:
-                break
+    for path in predict_pngs(model.cpu(), build_depth_task(cfg), splits[split], args.out, split,
+                             int(getattr(args, "samples", 4)), title=None):
+        print(path)
     return 0

@@ -2,7 +2,7 @@
 
 ``frames [T, B, C, H, W] -> normalised log depth [B, 1, H, W]`` in ``(0, 1)``.
 
-* **Stem**: conv 3x3 -> BN (-> MA attention), the encoding layer (event counts are not binary).
+* **Stem**: conv 3x3 (-> MA attention) -> BN, the encoding layer (event counts are not binary).
 * **Encoder**: ``levels`` membrane-shortcut residual blocks of stride 2 (channels doubling):
   ``s = LIF(x)``, ``y = BN(conv(LIF(BN(conv_s2(s))))) + BN(conv1x1_s2(s))``; the shortcut and
   the branch both read the spikes ``s`` and add membranes (MS-ResNet), so every synapse sees
@@ -16,7 +16,7 @@
   membrane goes through a sigmoid to the ``(0, 1)`` range of normalised log depth.
 
 ``attention=True`` puts :class:`~spikedrive.layers.MultiDimensionalAttention` (TCSA, no final
-ReLU) after every conv -> BN of the residual branches. Inputs whose sides are not multiples of
+ReLU) between every conv and its BN in the stem and the residual branches. Inputs whose sides are not multiples of
 ``2 ** levels`` (MVSEC's 260x346) are zero-padded and the output is cropped back.
 
 The ANN of the same architecture (``ann_unet_depth``) replaces every LIF by a ReLU and, having
@@ -46,14 +46,19 @@ def count_parameters(model: nn.Module) -> int:
 
 
 class _ConvBN(nn.Sequential):
-    """conv -> BN (-> MA attention), ``[T, B, C_in, H, W] -> [T, B, C_out, H/s, W/s]``."""
+    """conv (-> MA attention) -> BN, ``[T, B, C_in, H, W] -> [T, B, C_out, H/s, W/s]``.
+
+    The attention re-weights the conv's output *before* the BN: its sigmoid gates (each in
+    ``(0, 1)``, three of them multiplied) shrink what they scale, and after the BN they left the
+    LIF layers' membranes far below threshold (silent neurons, a network that barely trains);
+    the BN restores unit scale for the neurons that follow."""
 
     def __init__(self, c_in: int, c_out: int, k: int, stride: int, attention: int | None, encoding: bool = False) -> None:
-        mods: list[nn.Module] = [Conv2d(c_in, c_out, k, stride=stride, encoding=encoding), BatchNorm2d(c_out)]
+        mods: list[nn.Module] = [Conv2d(c_in, c_out, k, stride=stride, encoding=encoding)]
         if attention is not None:
             mods.append(MultiDimensionalAttention(attention, c_out, reduction_t=max(1, attention // 2),
                                                   reduction_c=4, relu=False))
-        super().__init__(*mods)
+        super().__init__(*mods, BatchNorm2d(c_out))
 
 
 class _ResBlock(nn.Module):

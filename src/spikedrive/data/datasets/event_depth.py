@@ -13,6 +13,7 @@ from ..events.mvsec import (
     read_mvsec_depth_frame,
     read_mvsec_depth_times,
     read_mvsec_events_window,
+    read_mvsec_frame_size,
 )
 from .event_base import EventDataset, Transform
 
@@ -31,6 +32,13 @@ class MVSEC(EventDataset):
     ``t_k`` is passed to transforms that take ``label_time_us`` (e.g.
     ``ToCumulativeFrames(MVSEC_SENSOR_SIZE, window_us=window_us)``).
 
+    **Frame size.** The files store no sensor size; the dataset takes it from the depth maps
+    (346x260 for the real recordings, whatever a generator wrote otherwise) as the instance's
+    ``sensor_size``, so size the frame transform with ``dataset.sensor_size``. ``crop = (x, y,
+    w, h)`` keeps the ``w x h`` pixels from column ``x``, row ``y``: events outside are dropped,
+    the others shifted to the crop's origin, the depth map sliced, and ``sensor_size`` becomes
+    ``(w, h)`` (a small CPU-sized input from full-size recordings).
+
     The default split is the one of Hidalgo-Carrio et al. (2020) and the spiking depth
     papers: train on ``outdoor_day2``, test on ``outdoor_day1``; pass ``sequences`` for others
     (e.g. the night sequences).
@@ -42,6 +50,7 @@ class MVSEC(EventDataset):
         window_us: event window before each depth map, in us.
         camera: "left" or "right".
         depth_kind: "raw" (``depth_image_raw``) or "rect" (``depth_image_rect``).
+        crop: ``(x, y, w, h)`` pixels inside the frame, or None for the whole frame.
     """
 
     layout = "root/\n  outdoor_day1_data.hdf5, outdoor_day1_gt.hdf5\n  outdoor_day2_data.hdf5, ..."
@@ -51,7 +60,7 @@ class MVSEC(EventDataset):
     def __init__(self, root: Root, train: bool = True, sequences: Sequence[str] | None = None,
                  window_us: int = 50_000, camera: str = "left", depth_kind: str = "raw",
                  transform: Transform | None = None, target_transform: Transform | None = None,
-                 download: bool = False) -> None:
+                 download: bool = False, crop: Sequence[int] | None = None) -> None:
         if window_us <= 0:
             raise ValueError(f"MVSEC: window_us={window_us}, expected > 0")
         if depth_kind not in ("raw", "rect"):
@@ -59,7 +68,18 @@ class MVSEC(EventDataset):
         self.sequences = tuple(sequences) if sequences is not None else self.default_sequences[bool(train)]
         self.window_us, self.camera, self.depth_kind = window_us, camera, depth_kind
         self.files: list[tuple[Path, Path]] = []
+        self.frame_size: tuple[int, int] | None = None  # (W, H) of the files' depth maps
+        self.crop = tuple(int(v) for v in crop) if crop is not None else None
         super().__init__(root, transform, target_transform, download)
+        full = self.frame_size or MVSEC_SENSOR_SIZE
+        if self.crop is not None:
+            x, y, w, h = self.crop if len(self.crop) == 4 else (-1, -1, 0, 0)
+            if not (w >= 1 and h >= 1 and x >= 0 and y >= 0 and x + w <= full[0] and y + h <= full[1]):
+                raise ValueError(f"MVSEC: crop={tuple(crop)}, expected (x, y, w, h) with w, h >= 1 inside the "
+                                 f"{full[0]}x{full[1]} frame")
+            self.sensor_size = (w, h)
+        else:
+            self.sensor_size = full
 
     def _locate(self, sequence: str) -> tuple[Path, Path] | None:
         for folder in (self.root, self.root / sequence.rstrip("0123456789")):
@@ -78,6 +98,11 @@ class MVSEC(EventDataset):
                     f"{str(self.root)!r}; expected layout:\n{self.layout}"
                 )
             ts = read_mvsec_depth_times(found[1], self.camera, self.depth_kind)
+            size = read_mvsec_frame_size(found[1], self.camera, self.depth_kind)
+            if self.frame_size is not None and size != self.frame_size:
+                raise ValueError(f"MVSEC: {found[1].name} has {size[0]}x{size[1]} depth maps, expected "
+                                 f"{self.frame_size[0]}x{self.frame_size[1]} like the sequences before it")
+            self.frame_size = size
             self.files.append(found)
             samples.extend((len(self.files) - 1, k, int(t)) for k, t in enumerate(ts))
         return samples
@@ -86,7 +111,15 @@ class MVSEC(EventDataset):
         seq, k, t = self.samples[index]
         data, gt = self.files[seq]
         events = read_mvsec_events_window(data, t - self.window_us, t, self.camera)
-        return events, read_mvsec_depth_frame(gt, k, self.camera, self.depth_kind)
+        depth = read_mvsec_depth_frame(gt, k, self.camera, self.depth_kind)
+        if self.crop is None:
+            return events, depth
+        x, y, w, h = self.crop
+        keep = (events["x"] >= x) & (events["x"] < x + w) & (events["y"] >= y) & (events["y"] < y + h)
+        events = events[keep]
+        events["x"] -= x
+        events["y"] -= y
+        return events, depth[y:y + h, x:x + w]
 
     def _label_time(self, index: int) -> int:
         return self.samples[index][2]

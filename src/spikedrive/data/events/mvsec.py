@@ -40,6 +40,7 @@ __all__ = [
     "read_mvsec_depth",
     "read_mvsec_depth_times",
     "read_mvsec_depth_frame",
+    "read_mvsec_frame_size",
     "mvsec_sensor_size",
 ]
 
@@ -182,6 +183,16 @@ def read_mvsec_depth_frame(gt_path: PathLike, index: int, camera: str = "left",
         if ds.ndim != 3 or not -ds.shape[0] <= index < ds.shape[0]:
             raise IndexError(f"read_mvsec_depth_frame: index {index} out of range for {ds.shape}")
         return np.asarray(read_dataset(ds, gt_path, index), dtype=np.float32)
+
+
+def read_mvsec_frame_size(gt_path: PathLike, camera: str = "left", kind: str = "raw") -> tuple[int, int]:
+    """``(W, H)`` of the depth maps in ``gt_path`` (read from the dataset's shape, not its data)."""
+    key = f"davis/{camera}/depth_image_{kind}"
+    with open_hdf5(gt_path, "read_mvsec_frame_size", "mvsec") as f:
+        ds = dataset(f, key, gt_path)
+        if ds.ndim != 3:
+            raise CorruptFileError(gt_path, None, f"depth of shape {ds.shape}, expected [K, H, W]")
+        return int(ds.shape[2]), int(ds.shape[1])
 
 
 def read_mvsec_hdf5(data_path: PathLike, gt_path: PathLike | None = None, camera: str = "left",

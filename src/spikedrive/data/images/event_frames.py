@@ -189,16 +189,19 @@ def build_gen1(root: Root, T: int = 5, window_us: int = 50_000, normalize: bool 
 
 def build_mvsec(root: Root, T: int = 5, window_us: int = 50_000, binarize: bool = False,
                 train_sequences: Sequence[str] = ("outdoor_day2",), test_sequences: Sequence[str] = ("outdoor_day1",),
-                val_fraction: float = 0.1, camera: str = "left", depth_kind: str = "raw") -> Splits:
-    """MVSEC depth: ``(cumulative frames [T, 2, 260, 346], depth [260, 346] metres, NaN = none)``
-    per depth map (:class:`~spikedrive.data.events.ToCumulativeFrames` over ``window_us``).
+                val_fraction: float = 0.1, camera: str = "left", depth_kind: str = "raw",
+                crop: tuple[int, int, int, int] | None = None) -> Splits:
+    """MVSEC depth: ``(cumulative frames [T, 2, H, W], depth [H, W] metres, NaN = none)`` per
+    depth map (:class:`~spikedrive.data.events.ToCumulativeFrames` over ``window_us``); ``H, W``
+    are the recording's (260, 346 for the DAVIS346) or those of ``crop = (x, y, w, h)`` pixels.
     ``val`` is the last ``val_fraction`` of the training sequences' depth maps (a contiguous
     block); ``test`` is ``test_sequences`` (outdoor_day1, as in the spiking depth papers)."""
     path = require_root("mvsec", root, EVENT_LAYOUTS["mvsec"])
-    tf = ToCumulativeFrames(MVSEC.sensor_size, n_steps=T, window_us=window_us, binarize=binarize)
-    common = dict(window_us=window_us, camera=camera, depth_kind=depth_kind, transform=tf)
+    common = dict(window_us=window_us, camera=camera, depth_kind=depth_kind, crop=crop)
     train = _open("mvsec", MVSEC, path, sequences=tuple(train_sequences), **common)
-    test = _open("mvsec", MVSEC, path, sequences=tuple(test_sequences), **common)
+    tf = ToCumulativeFrames(train.sensor_size, n_steps=T, window_us=window_us, binarize=binarize)
+    train.transform = tf
+    test = _open("mvsec", MVSEC, path, sequences=tuple(test_sequences), transform=tf, **common)
     train_idx, val_idx = carve_val(len(train), val_fraction, 0, contiguous=True)
     return (_DenseFrames(Subset(train, train_idx.tolist())), _DenseFrames(Subset(train, val_idx.tolist())),
             _DenseFrames(test))
