@@ -143,6 +143,23 @@ def _build_parser() -> _Parser:
     d_pr.add_argument("--samples", type=_int_at_least(1), default=4, help="PNGs to write (default: 4)")
     _overrides(d_pr, "where the data is, e.g. data_root=/data/mvsec")
 
+    det = sub.add_parser("detect", help="object detection: train a recipe, evaluate or predict from a checkpoint")
+    tsub = det.add_subparsers(dest="detect_command", required=True)
+    t_tr = tsub.add_parser("train", help="train a detection recipe (configs/spikeyolo/*.yaml)")
+    t_tr.add_argument("--config", required=True, help="detection recipe, e.g. configs/spikeyolo/gen1_small.yaml")
+    t_tr.add_argument("--resume", action="store_true", help="continue from <out_dir>/last.pt")
+    _overrides(t_tr, "recipe overrides, e.g. data_root=/data/gen1")
+    t_ev = tsub.add_parser("eval", help="COCO-protocol mAP of a checkpoint on its val and test splits")
+    _checkpoint(t_ev, "a checkpoint written by detect train (last.pt or best.pt)")
+    _overrides(t_ev, "where the data is, e.g. data_root=/data/gen1")
+    t_pr = tsub.add_parser("predict", help="detections drawn on the inputs (ground truth in white), one PNG each")
+    _checkpoint(t_pr, "a checkpoint written by detect train")
+    t_pr.add_argument("--out", required=True, help="folder for the PNGs")
+    t_pr.add_argument("--split", choices=("train", "val", "test"), default="test", help="split (default: test)")
+    t_pr.add_argument("--samples", type=_int_at_least(1), default=4, help="PNGs to write (default: 4)")
+    t_pr.add_argument("--conf", type=float, default=0.25, help="score threshold for drawing (default: 0.25)")
+    _overrides(t_pr, "where the data is, e.g. data_root=/data/gen1")
+
     exp = sub.add_parser("export", help="write a checkpoint's model as a NIR graph (.nir) or an ONNX file (.onnx)")
     _checkpoint(exp)
     exp.add_argument("--out", required=True, help="file to write; its suffix, .nir or .onnx, picks the format")
@@ -366,6 +383,13 @@ def _cmd_depth(args: argparse.Namespace) -> int:
             "predict": depth_task.depth_predict}[args.depth_command](args)
 
 
+def _cmd_detect(args: argparse.Namespace) -> int:
+    from .engine import detection_task
+
+    return {"train": detection_task.detect_train, "eval": detection_task.detect_eval,
+            "predict": detection_task.detect_predict}[args.detect_command](args)
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
     from .export.commands import run_export
 
@@ -381,7 +405,7 @@ def _cmd_stream(args: argparse.Namespace) -> int:
 _COMMANDS = {"demo": _cmd_demo, "kernels": _cmd_kernels, "train": _cmd_train, "eval": _cmd_eval,
              "energy": _cmd_energy, "models": _cmd_models, "prune": _cmd_prune,
              "attack": _cmd_attack, "certify": _cmd_certify, "depth": _cmd_depth,
-             "export": _cmd_export, "stream": _cmd_stream}
+             "detect": _cmd_detect, "export": _cmd_export, "stream": _cmd_stream}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -81,6 +81,7 @@ from .trainer import TrainResult, train
 from . import dataset_zoo  # noqa: F401,E402  (registers the image and event datasets by name)
 from . import multihead  # noqa: F401,E402  (registers the multi-head classification task)
 from . import depth_task  # noqa: F401,E402  (registers the depth task)
+from . import detection_task  # noqa: F401,E402  (registers the detection task and datasets)
 
 __all__ = [
     # running

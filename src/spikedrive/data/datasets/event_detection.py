@@ -11,9 +11,24 @@ from ..events.gen1 import GEN1_CLASSES, read_gen1_boxes
 from ..events.prophesee import GEN1_SENSOR_SIZE, read_prophesee_dat_window
 from .event_base import EventDataset, Transform, first_existing
 
-__all__ = ["Gen1"]
+__all__ = ["Gen1", "last_box_per_track"]
 
 Root = str | os.PathLike[str]
+
+
+def last_box_per_track(boxes: np.ndarray) -> np.ndarray:
+    """The boxes of one label time with a track listed twice reduced to its last row (SpikeYOLO's
+    and Prophesee's loaders do the same); the kept rows stay in file order.
+
+    A track is keyed by ``(track_id, class_id)``: a real track has one class, and files written
+    without track ids (all 0) must not merge a car with a pedestrian.
+    """
+    if len(boxes) < 2:
+        return boxes
+    key = boxes["track_id"].astype(np.int64) * 256 + boxes["class_id"].astype(np.int64)
+    _, first_in_reversed = np.unique(key[::-1], return_index=True)
+    keep = np.sort(len(boxes) - 1 - first_in_reversed)
+    return boxes[keep]
 
 
 class Gen1(EventDataset):
@@ -23,7 +38,8 @@ class Gen1(EventDataset):
     ``detection_dataset_duration_60s_ratio_1.0/{train,val,test}/`` with one 60 s recording
     per pair ``<name>_td.dat`` (events) + ``<name>_bbox.npy`` (boxes). Every distinct box
     time ``t`` of a recording is one sample: the events with ``t - window_us <= t_ev < t``
-    (half-open, SpikeYOLO's label windows) and the boxes labelled at ``t`` (``BOX_DTYPE``:
+    (half-open, SpikeYOLO's label windows) and the boxes labelled at ``t``, the last row of each
+    track id when one is listed twice (:func:`last_box_per_track`; ``BOX_DTYPE``:
     ``[x, y, w, h]`` pixels, ``class_id`` 0 car / 1 pedestrian). Events are cut by binary
     search, so only the window is read. ``t`` is passed to transforms that take
     ``label_time_us`` (e.g. ``ToEventHistogram(GEN1_SENSOR_SIZE, window_us=window_us)``).
@@ -71,7 +87,7 @@ class Gen1(EventDataset):
         rec, t = self.samples[index]
         dat, boxes = self.recordings[rec]
         events = read_prophesee_dat_window(dat, t - self.window_us, t)
-        return events, boxes[boxes["t"] == t]
+        return events, last_box_per_track(boxes[boxes["t"] == t])
 
     def _label_time(self, index: int) -> int:
         return self.samples[index][1]

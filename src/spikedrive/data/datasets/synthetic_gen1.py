@@ -7,8 +7,10 @@ Gen1 (Prophesee's ATIS automotive detection dataset) is a folder per split holdi
 
 with classes 0 = car and 1 = pedestrian and boxes listed at label times. Here each recording is
 a static camera over a textured background; cars (wide textured rectangles, fast) and
-pedestrians (tall textured rectangles, slow) move horizontally at constant speeds, entering and
-leaving the view, nearer objects (lower in the image) occluding farther ones. Events come from
+pedestrians (tall textured ellipses, slower) move horizontally at constant speeds, entering and
+leaving the view, nearer objects (lower in the image) occluding farther ones. Only moving edges
+and texture make events, so the last time bins of a label window show where each object is: a
+detector can learn to box them (``object_scale`` shrinks the objects with a smaller sensor). Events come from
 the DVS simulator; boxes are the objects' exact extents at each label time, clipped to the
 sensor, kept when at least ``min_visible`` of the box is on the sensor, with one track id per
 object.
@@ -28,7 +30,7 @@ import numpy as np
 from ..events.gen1 import BOX_DTYPE, write_gen1_boxes
 from ..events.prophesee import GEN1_SENSOR_SIZE, write_prophesee_dat
 from ..events.simulator import simulate_dvs
-from .synthetic_common import child_rng, frame_times, paint_textured_rect, value_noise
+from .synthetic_common import child_rng, ellipse_alpha, frame_times, paint_textured_rect, sample_wrapped, value_noise
 
 __all__ = ["make_gen1"]
 
@@ -53,13 +55,13 @@ class _Object:
 
 
 def _make_objects(rng: np.random.Generator, n_cars: int, n_peds: int, duration_s: float,
-                  width: int, height: int) -> list[_Object]:
+                  width: int, height: int, scale: float = 1.0) -> list[_Object]:
     objs = []
     for k in range(n_cars + n_peds):
         car = k < n_cars
-        w = rng.uniform(40, 80) if car else rng.uniform(8, 14)
-        h = rng.uniform(18, 32) if car else rng.uniform(24, 44)
-        speed = rng.uniform(60, 140) if car else rng.uniform(15, 35)
+        w = scale * (rng.uniform(40, 80) if car else rng.uniform(10, 16))
+        h = scale * (rng.uniform(18, 32) if car else rng.uniform(26, 44))
+        speed = scale * (rng.uniform(60, 140) if car else rng.uniform(25, 50))
         vx = speed if rng.random() < 0.5 else -speed
         # start so that the object is in view for most of the recording
         x_mid = rng.uniform(0.2, 0.8) * width
@@ -72,11 +74,26 @@ def _make_objects(rng: np.random.Generator, n_cars: int, n_peds: int, duration_s
     return sorted(objs, key=lambda o: o.y0 + o.h)
 
 
+def _paint_textured_ellipse(img: np.ndarray, texture: np.ndarray, brightness: float,
+                            x0: float, y0: float, x1: float, y1: float, contrast: float = 0.5) -> None:
+    """Paint, in place, the ellipse inscribed in ``[x0, x1) x [y0, y1)`` with a texture moving with it."""
+    h, w = img.shape
+    c0, c1 = max(int(np.floor(x0)), 0), min(int(np.ceil(x1)), w)
+    r0, r1 = max(int(np.floor(y0)), 0), min(int(np.ceil(y1)), h)
+    if c1 <= c0 or r1 <= r0:
+        return
+    alpha = ellipse_alpha(r1 - r0, c1 - c0, (x0 + x1) / 2 - c0, (y0 + y1) / 2 - r0, (x1 - x0) / 2, (y1 - y0) / 2)
+    tex = sample_wrapped(texture, np.arange(c0, c1) + 0.5 - x0, np.arange(r0, r1) + 0.5 - y0)
+    look = np.clip(brightness + contrast * (tex - 0.5), 0.0, 1.0)
+    img[r0:r1, c0:c1] = img[r0:r1, c0:c1] * (1 - alpha) + look * alpha
+
+
 def _render(background: np.ndarray, objs: list[_Object], t_us: float) -> np.ndarray:
     img = background.copy()
     for o in objs:
         left = o.left(t_us)
-        paint_textured_rect(img, o.texture, o.brightness, left, o.y0, left + o.w, o.y0 + o.h)
+        paint = paint_textured_rect if o.class_id == 0 else _paint_textured_ellipse
+        paint(img, o.texture, o.brightness, left, o.y0, left + o.w, o.y0 + o.h)
     return img
 
 
@@ -109,6 +126,7 @@ def make_gen1(
     min_visible: float = 0.3,
     noise_rate_hz: float = 0.2,
     sensor_size: tuple[int, int] = GEN1_SENSOR_SIZE,
+    object_scale: float = 1.0,
 ) -> Path:
     """Write a Gen1-format detection set under ``root`` (``train/``, ``val/``, ``test/``).
 
@@ -123,6 +141,7 @@ def make_gen1(
         min_visible: keep a box when at least this fraction of it is on the sensor.
         noise_rate_hz: background activity per pixel.
         sensor_size: ``(W, H)``; Gen1's 304x240 by default (smaller sizes make tiny tests).
+        object_scale: multiplies object sizes and speeds (e.g. ``W / 304`` on a smaller sensor).
 
     Returns:
         ``Path(root)``.
@@ -133,6 +152,8 @@ def make_gen1(
             f"duration_us, fps, label_period_us: expected positive values, got "
             f"{duration_us}, {fps}, {label_period_us}"
         )
+    if not object_scale > 0:
+        raise ValueError(f"object_scale: expected > 0, got {object_scale}")
     for name, (lo, hi) in (("n_cars", n_cars), ("n_pedestrians", n_pedestrians)):
         if not 0 <= lo <= hi:
             raise ValueError(f"{name}: expected (min, max) with 0 <= min <= max, got {(lo, hi)}")
@@ -147,7 +168,7 @@ def make_gen1(
             background = 0.25 + 0.4 * value_noise((height, width), 24.0, rng, octaves=3)
             objs = _make_objects(rng, int(rng.integers(n_cars[0], n_cars[1] + 1)),
                                  int(rng.integers(n_pedestrians[0], n_pedestrians[1] + 1)),
-                                 duration_us * 1e-6, width, height)
+                                 duration_us * 1e-6, width, height, float(object_scale))
             frames = np.stack([_render(background, objs, float(t)) for t in ts])
             events = simulate_dvs(frames, ts, noise_rate_hz=noise_rate_hz,
                                   refractory_us=100, seed=int(rng.integers(2**31)))

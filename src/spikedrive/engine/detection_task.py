@@ -1,0 +1,136 @@
+"""Registers the detection task (``task: detection``) and the detection datasets, and holds the
+bodies of ``spikedrive detect train|eval|predict``.
+
+The task lives in :mod:`spikedrive.detection`, below the engine, so it cannot register itself;
+this small engine module does. Datasets: ``coco_detection`` (COCO 2017 layout, mosaic / HSV /
+flips, letterboxed) and ``gen1_detection`` (Gen1 layout, SpikeYOLO's histogram frames,
+letterboxed). ``predict`` draws the detections (and the ground truth in white) onto the images
+or the last event frame and writes one PNG per sample.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..detection import COCO_CLASSES, GEN1_CLASSES, DetectionTask, save_detections_png
+from ..detection.data import build_coco_detection, build_gen1_detection
+from .data import register_dataset
+from .task import register_task
+
+__all__ = ["build_detection_task", "class_names", "detect_train", "detect_eval", "detect_predict"]
+
+
+def class_names(cfg: Any) -> list[str]:
+    """The label names of a recipe: ``task_kwargs.class_names`` if given, else Gen1's two or COCO's
+    80 by dataset, else ``"0" .. "K-1"`` for ``model_kwargs.num_classes = K``."""
+    given = (getattr(cfg, "task_kwargs", None) or {}).get("class_names")
+    num = (getattr(cfg, "model_kwargs", None) or {}).get("num_classes")
+    if given:
+        return [str(n) for n in given]
+    if str(cfg.dataset).startswith("gen1") and num in (None, len(GEN1_CLASSES)):
+        return list(GEN1_CLASSES)
+    if str(cfg.dataset).startswith("coco") and num in (None, len(COCO_CLASSES)):
+        return list(COCO_CLASSES)
+    if not num:
+        raise ValueError(f"config: task detection on dataset {cfg.dataset!r} needs model_kwargs.num_classes "
+                         f"(or task_kwargs.class_names)")
+    return [str(k) for k in range(int(num))]
+
+
+def build_detection_task(cfg: Any) -> DetectionTask:
+    """The detection task of a recipe; ``task_kwargs`` (when the recipe has that field) may set the
+    loss gains ``box``, ``cls``, ``dfl``, the assigner's ``topk``, ``alpha``, ``beta`` and the
+    evaluation's ``conf``, ``iou``, ``max_det``, ``multi_label``."""
+    kwargs = dict(getattr(cfg, "task_kwargs", None) or {})
+    kwargs.pop("class_names", None)
+    return DetectionTask(class_names(cfg), **kwargs)
+
+
+register_task("detection", build_detection_task)
+register_dataset("coco_detection", build_coco_detection, checks_root=True)
+register_dataset("gen1_detection", build_gen1_detection, checks_root=True)
+
+
+def _print_metrics(split: str, values: dict[str, float]) -> None:
+    print(f"{split}: " + "  ".join(f"{k} {v:.4f}" for k, v in values.items()))
+
+
+def detect_train(args: argparse.Namespace) -> int:
+    """``spikedrive detect train --config C [--resume] [key=value ...]``: train a detection recipe."""
+    from .config import load_config
+    from .trainer import train
+
+    cfg = load_config(args.config, list(args.overrides))
+    if cfg.task != "detection":
+        raise ValueError(f"detect train: --config {args.config!r} has task {cfg.task!r}, expected 'detection'")
+    if getattr(args, "resume", False):
+        cfg.resume = True
+    result = train(cfg)
+    if os.environ.get("RANK", "0") == "0":
+        _print_metrics("val", result.val_metrics)
+        _print_metrics("test", result.test_metrics)
+        print(f"run folder {result.out_dir}")
+    return 0
+
+
+def _load(args: argparse.Namespace) -> tuple[Any, torch.nn.Module]:
+    from .checkpoint import load_run
+
+    cfg, model = load_run(args.checkpoint, tuple(getattr(args, "overrides", ()) or ()))
+    if cfg.task != "detection":
+        raise ValueError(f"detect: checkpoint {args.checkpoint!r} is a {cfg.task!r} run, expected 'detection'")
+    return cfg, model
+
+
+def detect_eval(args: argparse.Namespace) -> int:
+    """``spikedrive detect eval CHECKPOINT [key=value ...]``: COCO-protocol mAP on val and test."""
+    from .data import build_datasets, make_eval_loader
+    from .distributed import resolve_device
+    from .loop import evaluate
+
+    cfg, model = _load(args)
+    _, val_set, test_set = build_datasets(cfg)
+    device = resolve_device(cfg.device)
+    model = model.to(device)
+    task = build_detection_task(cfg)
+    for split, dataset in (("val", val_set), ("test", test_set)):
+        _print_metrics(split, evaluate(model, task, make_eval_loader(dataset, cfg), device))
+    return 0
+
+
+def detect_predict(args: argparse.Namespace) -> int:
+    """``spikedrive detect predict CHECKPOINT --out DIR [--split test] [--samples N] [--conf 0.25]
+    [key=value ...]``: detections drawn on the inputs (ground truth in white), one PNG each."""
+    from .data import build_datasets, make_eval_loader
+
+    cfg, model = _load(args)
+    split = getattr(args, "split", "test")
+    splits = dict(zip(("train", "val", "test"), build_datasets(cfg)))
+    if split not in splits:
+        raise ValueError(f"detect predict: --split must be one of {sorted(splits)}, got {split!r}")
+    task = build_detection_task(cfg)
+    task.post["conf"] = float(getattr(args, "conf", 0.25))
+    limit = int(getattr(args, "samples", 4))
+    written = 0
+    model.eval()
+    with torch.no_grad():
+        for raw in make_eval_loader(splits[split], cfg):
+            batch = task.to_device(raw, torch.device("cpu"))
+            dets = task.forward(model, batch)
+            inputs, targets = batch
+            for b, det in enumerate(dets):
+                if written >= limit:
+                    break
+                image = inputs[b] if inputs.dim() == 4 else inputs[:, b]
+                path = save_detections_png(Path(args.out) / f"{split}_{written:04d}.png", image, det,
+                                           task.class_names, targets[b]["boxes"])
+                print(path)
+                written += 1
+            if written >= limit:
+                break
+    return 0
