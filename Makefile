@@ -44,6 +44,11 @@ bench: bench-deps
 	$(BIN)/python benchmarks/attention.py
 	$(BIN)/python benchmarks/lottery.py
 	$(BIN)/python benchmarks/rsc.py
+	$(BIN)/python benchmarks/depth.py
+	$(BIN)/spikedrive demo --out runs/bench_demo
+	$(BIN)/python benchmarks/export.py --checkpoint runs/bench_demo/best.pt
+	$(BIN)/python benchmarks/coco_eval.py
+	$(BIN)/python benchmarks/models.py --bf16
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info

@@ -7,7 +7,10 @@ the sum over all ``D x D`` pairs of virtual steps ``sum_i sum_j a_i b_j`` — *n
 matching steps (``sum_i a_i b_i = min(a, b)`` for thermometer codes). These modules compute the
 pairs, and :func:`spikedrive.to_spike_driven` sets how many virtual steps each input carries.
 
-Both modules declare ``spike_inputs = True`` (the spike-driven check requires binary inputs),
+:class:`SpikeLinearAttention` is SDT v2's ``Q (Kᵀ V)``: three spike operands in one module (the
+intermediate ``Kᵀ V`` holds integers and feeds only the ``Q`` selection), binary LIF only.
+
+All three declare ``spike_inputs = True`` (the spike-driven check requires binary inputs),
 count their operations for the energy model (``count_sops``: products of two ones; ``count_macs``:
 the dense products an ANN executes in one time step) and return real-time outputs ``[T, ...]``.
 """
@@ -19,7 +22,7 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["SpikeProduct", "SpikeMatmul"]
+__all__ = ["SpikeProduct", "SpikeMatmul", "SpikeLinearAttention"]
 
 
 def _pairs(x: torch.Tensor, steps: int) -> torch.Tensor:
@@ -100,3 +103,49 @@ class SpikeMatmul(_SpikePair):
         ia, ib = self._integers(a, b)
         batch = torch.broadcast_shapes(ia.shape[1:-2], ib.shape[1:-2])
         return float(math.prod(batch) * ia.shape[-2] * ia.shape[-1] * ib.shape[-1])
+
+
+class SpikeLinearAttention(nn.Module):
+    """Spike-driven linear attention ``Q (Kᵀ V) * scale`` of three spike tensors (SDT v2).
+
+    ``q, k, v``: binary ``[T, B, heads, N, d]``; returns ``[T, B, heads, N, d]`` real values (the
+    integers ``Q (Kᵀ V)`` times ``scale``). ``Kᵀ V`` is taken first so the cost is linear in the
+    tokens ``N``. ``Kᵀ V`` is a product of two spike tensors (ANDs summed over tokens); ``Q`` then
+    selects and adds rows of that integer matrix, so every operation is an accumulate driven by a
+    spike. The three operands are one module so the spike-driven check sees all of them binary
+    (the intermediate ``Kᵀ V`` holds integers and is never fed to a synapse).
+
+    There is no I-LIF virtual-step expansion here (SDT v2 uses binary LIF): the module has no
+    ``input_virtual_steps``, so :func:`spikedrive.to_spike_driven` refuses it by name.
+
+    Args:
+        scale: multiplies the result (the authors' code uses 0.125 for every width).
+    """
+
+    spike_inputs = True
+
+    def __init__(self, scale: float = 0.125) -> None:
+        super().__init__()
+        self.scale = float(scale)
+
+    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """``[T, B, h, N, d]`` x3 -> ``[T, B, h, N, d]``."""
+        if not (q.dim() >= 2 and q.shape == k.shape == v.shape):
+            raise ValueError(f"SpikeLinearAttention: q, k, v must share one shape [T, B, heads, N, d], got "
+                             f"{tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}")
+        return (q @ (k.transpose(-2, -1) @ v)) * self.scale
+
+    def count_sops(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> float:
+        """Accumulates executed: ``Kᵀ V`` costs one per pair of ones sharing a token,
+        ``sum_n (sum_c k_nc)(sum_m v_nm)``; ``Q`` then adds a row of ``d`` integers per spike."""
+        kv_ops = (k.sum(-1) * v.sum(-1)).sum(dtype=torch.float64)
+        q_ops = q.sum(dtype=torch.float64) * q.shape[-1]
+        return float(kv_ops + q_ops)
+
+    def count_macs(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> float:
+        """Dense multiply-accumulates of one time step: ``2 x batch x heads x N x d²``."""
+        n, d = q.shape[-2], q.shape[-1]
+        return float(2 * math.prod(q.shape[1:-2]) * n * d * d)
+
+    def extra_repr(self) -> str:
+        return f"scale={self.scale}"
