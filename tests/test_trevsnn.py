@@ -189,3 +189,20 @@ def test_multihead_loss_and_task() -> None:
     assert metrics.compute()["accuracy"] == 0.5
     with pytest.raises(ValueError, match=r"label_smoothing must be in \[0, 1\), got 1.5"):
         MultiHeadClassificationTask(label_smoothing=1.5)
+
+
+def test_quant_fires_at_half_and_passes_gradient_on_unit_interval() -> None:
+    # The authors' Quant is floor(clamp(x, 0, 1) + 0.5): x = 0.5 fires (round-half-to-even would
+    # give 0); straight-through gradient on [0, 1], boundaries included, zero outside.
+    from spikedrive.models.trevsnn_blocks import Quant
+
+    x = torch.tensor([-0.3, 0.0, 0.25, 0.4999, 0.5, 0.75, 1.0, 1.5], dtype=torch.float64, requires_grad=True)
+    expected = torch.floor(torch.clamp(x.detach(), 0, 1) + 0.5)
+    torch.testing.assert_close(expected, torch.tensor([0, 0, 0, 0, 1, 1, 1, 1], dtype=torch.float64))
+    q = Quant()
+    out = q(x)
+    torch.testing.assert_close(out, expected)
+    (out * torch.arange(1.0, 9.0, dtype=torch.float64)).sum().backward()
+    torch.testing.assert_close(x.grad, torch.tensor([0, 2, 3, 4, 5, 6, 7, 0], dtype=torch.float64))
+    with torch.no_grad():  # evaluation path (no graph) gives the same spikes
+        torch.testing.assert_close(q(x), expected)

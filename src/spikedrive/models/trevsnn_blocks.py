@@ -13,17 +13,31 @@ import torch.nn.functional as F
 from timm.layers import ScaledStdConv2d  # weight-standardised conv (a nn.Conv2d), as the authors use
 from torch import nn
 
-from ..neurons import quantize_integer
-
 __all__ = [
     "Quant", "ScaledStdConv2d", "DownPath", "UpPath", "SpikeConvNeXtBlock", "Column",
     "ImageStem", "EventStem", "AuxHead", "SpikeHead",
 ]
 
 
+class _HalfUpQuant(torch.autograd.Function):
+    """``floor(clamp(x, 0, 1) + 0.5)`` forward (0.5 rounds up, as the authors' Quant); gradient 1
+    on ``[0, 1]``, boundaries included, 0 outside."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        ctx.save_for_backward(x)
+        return torch.floor(torch.clamp(x, 0, 1) + 0.5)
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        (x,) = ctx.saved_tensors
+        return grad_out * ((x >= 0) & (x <= 1)).to(grad_out.dtype)
+
+
 class Quant(nn.Module):
-    """The turned-off (stateless) spiking neuron: ``round(clamp(x, 0, 1))``, binary with threshold
-    0.5, straight-through gradient on ``[0, 1]``.
+    """The turned-off (stateless) spiking neuron: ``floor(clamp(x, 0, 1) + 0.5)``, binary, fires
+    at ``x >= 0.5``, straight-through gradient on ``[0, 1]`` (the authors' ``Quant``; plain
+    ``round`` would send 0.5 to 0, rounding half to even).
 
     ``identity=True`` replaces it by the identity (used only to gradcheck the reversible backward,
     whose correctness does not depend on the piecewise-constant rounding).
@@ -35,7 +49,11 @@ class Quant(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Any shape → spikes in ``{0, 1}`` of the same shape and dtype."""
-        return x if self.identity else quantize_integer(x, 1)
+        if self.identity:
+            return x
+        if not torch.is_grad_enabled() or not x.requires_grad:
+            return torch.floor(torch.clamp(x, 0, 1) + 0.5)
+        return _HalfUpQuant.apply(x)
 
 
 class DownPath(nn.Module):
@@ -71,7 +89,9 @@ class UpPath(nn.Module):
 
 class SpikeConvNeXtBlock(nn.Module):
     """``x + gamma ⊙ dw2(pw2(Quant(pw1(dw1(Quant(x))))))``: depthwise ``k x k`` (bias), weight-
-    standardised 1x1 C→4C, Quant, weight-standardised 1x1 4C→C, depthwise ``k x k``.
+    standardised 1x1 C→4C, Quant, weight-standardised 1x1 4C→C, depthwise ``k x k``; no norm
+    inside. ``gamma`` starts at 1 (the authors' ``layer_scale_init_value=1``; the 1e-6 in their
+    docstring is ConvNeXt's).
 
     ``pw2`` / ``dw2`` may be given: the authors' second block of each level shares them across all
     columns (their "reuse" block), and has no ``gamma`` (``layer_scale=False``).
