@@ -48,6 +48,7 @@ bench: bench-deps
 	$(BIN)/spikedrive demo --out runs/bench_demo
 	$(BIN)/python benchmarks/export.py --checkpoint runs/bench_demo/best.pt
 	$(BIN)/python benchmarks/coco_eval.py
+	$(BIN)/python benchmarks/spikeyolo_gen1.py
 	$(BIN)/python benchmarks/models.py --bf16
 
 clean:

@@ -99,3 +99,20 @@ def test_energy_of_a_checkpoint_measures_it_on_its_recipes_dataset(tmp_path: Pat
 
     assert main(["energy", "--checkpoint", str(checkpoint), "--model", "digits_snn"]) == 1
     assert "conflicts" in capsys.readouterr().err
+
+
+def test_overrides_may_follow_options():
+    """``detect predict CKPT --out D key=value`` used to fail with 'unrecognized arguments'."""
+    from spikedrive.cli import _parse
+
+    args = _parse(["detect", "predict", "run/best.pt", "--out", "pngs", "data_root=/data/gen1", "seed=3"])
+    assert args.checkpoint == "run/best.pt" and args.out == "pngs"
+    assert args.overrides == ["data_root=/data/gen1", "seed=3"]
+    args = _parse(["depth", "eval", "run/best.pt", "data_root=/d"])
+    assert args.overrides == ["data_root=/d"]
+
+
+def test_a_stray_argument_after_options_is_still_refused(capsys):
+    with pytest.raises(SystemExit):
+        main(["detect", "predict", "run/best.pt", "--out", "pngs", "stray"])
+    assert "unrecognized arguments: stray" in capsys.readouterr().err

@@ -408,9 +408,22 @@ _COMMANDS = {"demo": _cmd_demo, "kernels": _cmd_kernels, "train": _cmd_train, "e
              "detect": _cmd_detect, "export": _cmd_export, "stream": _cmd_stream}
 
 
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parse ``argv``; ``key=value`` overrides may also come after a command's options
+    (argparse alone stops filling a positional list once an option has been read)."""
+    parser = _build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if hasattr(args, "overrides") and all("=" in a and not a.startswith("-") for a in extra):
+            args.overrides = [*args.overrides, *extra]
+        else:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``spikedrive`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
-    args = _build_parser().parse_args(argv)
+    args = _parse(argv)
     from .engine import TrainingDiverged
 
     try:

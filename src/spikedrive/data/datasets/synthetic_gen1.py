@@ -15,6 +15,11 @@ the DVS simulator; boxes are the objects' exact extents at each label time, clip
 sensor, kept when at least ``min_visible`` of the box is on the sensor, with one track id per
 object.
 
+The CPU demonstration (``configs/spikeyolo/gen1_small.yaml``, ``benchmarks/spikeyolo_gen1.py``)
+uses a 64x64 sensor, cars at half size (``object_scale=0.5``) and pedestrians at full size
+(``pedestrian_scale=1.0``, so their boxes hold stride-8 anchor centres), with labels every 250 ms
+from 250 ms on, so each label has its whole histogram window of events.
+
 Default size: 2 train, 1 val, 1 test recordings of 1 s at 200 frames/s with labels every 100 ms
 (30-50 boxes and 30k-120k events per recording, 2 MB in all); about 2.5 s to generate.
 """
@@ -55,13 +60,14 @@ class _Object:
 
 
 def _make_objects(rng: np.random.Generator, n_cars: int, n_peds: int, duration_s: float,
-                  width: int, height: int, scale: float = 1.0) -> list[_Object]:
+                  width: int, height: int, scale: float = 1.0, ped_scale: float | None = None) -> list[_Object]:
     objs = []
     for k in range(n_cars + n_peds):
         car = k < n_cars
-        w = scale * (rng.uniform(40, 80) if car else rng.uniform(10, 16))
-        h = scale * (rng.uniform(18, 32) if car else rng.uniform(26, 44))
-        speed = scale * (rng.uniform(60, 140) if car else rng.uniform(25, 50))
+        scale_k = scale if car or ped_scale is None else ped_scale
+        w = scale_k * (rng.uniform(40, 80) if car else rng.uniform(10, 16))
+        h = scale_k * (rng.uniform(18, 32) if car else rng.uniform(26, 44))
+        speed = scale_k * (rng.uniform(60, 140) if car else rng.uniform(25, 50))
         vx = speed if rng.random() < 0.5 else -speed
         # start so that the object is in view for most of the recording
         x_mid = rng.uniform(0.2, 0.8) * width
@@ -127,6 +133,7 @@ def make_gen1(
     noise_rate_hz: float = 0.2,
     sensor_size: tuple[int, int] = GEN1_SENSOR_SIZE,
     object_scale: float = 1.0,
+    pedestrian_scale: float | None = None,
 ) -> Path:
     """Write a Gen1-format detection set under ``root`` (``train/``, ``val/``, ``test/``).
 
@@ -142,6 +149,10 @@ def make_gen1(
         noise_rate_hz: background activity per pixel.
         sensor_size: ``(W, H)``; Gen1's 304x240 by default (smaller sizes make tiny tests).
         object_scale: multiplies object sizes and speeds (e.g. ``W / 304`` on a smaller sensor).
+        pedestrian_scale: the same for pedestrians alone (None: ``object_scale``). Shrinking
+            Gen1's 10-16 px wide pedestrians with the cars leaves boxes narrower than the stride-8
+            anchor grid, some with no anchor centre inside, which an anchor-free detector's
+            assigner can never match.
 
     Returns:
         ``Path(root)``.
@@ -154,6 +165,8 @@ def make_gen1(
         )
     if not object_scale > 0:
         raise ValueError(f"object_scale: expected > 0, got {object_scale}")
+    if pedestrian_scale is not None and not pedestrian_scale > 0:
+        raise ValueError(f"pedestrian_scale: expected > 0 or None, got {pedestrian_scale}")
     for name, (lo, hi) in (("n_cars", n_cars), ("n_pedestrians", n_pedestrians)):
         if not 0 <= lo <= hi:
             raise ValueError(f"{name}: expected (min, max) with 0 <= min <= max, got {(lo, hi)}")
@@ -168,7 +181,8 @@ def make_gen1(
             background = 0.25 + 0.4 * value_noise((height, width), 24.0, rng, octaves=3)
             objs = _make_objects(rng, int(rng.integers(n_cars[0], n_cars[1] + 1)),
                                  int(rng.integers(n_pedestrians[0], n_pedestrians[1] + 1)),
-                                 duration_us * 1e-6, width, height, float(object_scale))
+                                 duration_us * 1e-6, width, height, float(object_scale),
+                                 None if pedestrian_scale is None else float(pedestrian_scale))
             frames = np.stack([_render(background, objs, float(t)) for t in ts])
             events = simulate_dvs(frames, ts, noise_rate_hz=noise_rate_hz,
                                   refractory_us=100, seed=int(rng.integers(2**31)))
