@@ -126,11 +126,14 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+WALL_CLOCK = False  # --wall: wall-clock on CPU too (a quiet machine, several threads)
+
+
 def timed(fn: Callable[[], None], device: torch.device, repeats: int) -> float:
-    """Median seconds of ``repeats`` calls of ``fn``: wall-clock on CUDA; on CPU the process's CPU
-    time (``time.process_time``), which other processes sharing the cores do not inflate (with
-    one thread it equals the wall time of an idle machine)."""
-    clock = time.perf_counter if device.type == "cuda" else time.process_time
+    """Median seconds of ``repeats`` calls of ``fn``: wall-clock on CUDA (and with ``--wall``); on
+    CPU otherwise the process's CPU time (``time.process_time``), which other processes sharing
+    the cores do not inflate (with one thread it equals the wall time of an idle machine)."""
+    clock = time.perf_counter if device.type == "cuda" or WALL_CLOCK else time.process_time
     times = []
     for _ in range(repeats):
         _sync(device)
@@ -203,8 +206,12 @@ def main() -> None:
                         help="also time both models under bfloat16 autocast (CPU AMX / tensor cores)")
     parser.add_argument("--channels-last", action="store_true", help="run our models in channels-last format")
     parser.add_argument("--pairs", nargs="+", default=["sdt_8_384", "sdt_v2_15m"], choices=["sdt_8_384", "sdt_v2_15m"])
+    parser.add_argument("--wall", action="store_true",
+                        help="time wall-clock on CPU too (only meaningful on a quiet machine; default: CPU time)")
     parser.add_argument("--out", default=str(RESULTS / "models.json"))
     args = parser.parse_args()
+    global WALL_CLOCK
+    WALL_CLOCK = args.wall
     device = torch.device(args.device)
     theirs = {"sdt_8_384": "sdt_8_384", "sdt_v2_15m": "qkformer_10_384"}
 
@@ -234,7 +241,7 @@ def main() -> None:
         "device": str(device), "platform": platform.platform(), "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "command": "python " + " ".join(sys.argv),
-        "clock": "wall" if device.type == "cuda" else "process CPU time",
+        "clock": "wall" if device.type == "cuda" or WALL_CLOCK else "process CPU time",
         "setting": {k: getattr(args, k) for k in ("T", "batch", "infer_batch", "size", "classes", "steps", "rounds",
                                                  "compile", "channels_last", "bf16")},
         "rows": rows,

@@ -55,6 +55,27 @@ def _checkpoint(parser: argparse.ArgumentParser,
     parser.add_argument("checkpoint", help=help)
 
 
+def _task_commands(sub: Any, name: str, what: str, recipe: str, data: str, metrics: str,
+                   predict: str) -> argparse.ArgumentParser:
+    """``spikedrive <name> train|eval|predict`` of a task; returns the predict parser for extras."""
+    cmd = sub.add_parser(name, help=f"{what}: train a recipe, evaluate or predict from a checkpoint")
+    tasks = cmd.add_subparsers(dest=f"{name}_command", required=True)
+    tr = tasks.add_parser("train", help=f"train a {name} recipe ({recipe.rsplit('/', 1)[0]}/*.yaml)")
+    tr.add_argument("--config", required=True, help=f"{name} recipe, e.g. {recipe}")
+    tr.add_argument("--resume", action="store_true", help="continue from <out_dir>/last.pt")
+    _overrides(tr, f"recipe overrides, e.g. data_root={data}")
+    ev = tasks.add_parser("eval", help=f"{metrics} of a checkpoint on its val and test splits")
+    _checkpoint(ev, f"a checkpoint written by {name} train (last.pt or best.pt)")
+    _overrides(ev, f"where the data is, e.g. data_root={data}")
+    pr = tasks.add_parser("predict", help=predict)
+    _checkpoint(pr, f"a checkpoint written by {name} train")
+    pr.add_argument("--out", required=True, help="folder for the PNGs")
+    pr.add_argument("--split", choices=("train", "val", "test"), default="test", help="split (default: test)")
+    pr.add_argument("--samples", type=_int_at_least(1), default=4, help="PNGs to write (default: 4)")
+    _overrides(pr, f"where the data is, e.g. data_root={data}")
+    return pr
+
+
 def _build_parser() -> _Parser:
     parser = _Parser(prog="spikedrive", description="Spike-driven deep learning on PyTorch.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="command", parser_class=_Parser)
@@ -127,38 +148,11 @@ def _build_parser() -> _Parser:
     crt.add_argument("--plot", default=None, help="write the certified-accuracy curve to this PNG")
     _overrides(crt, "where the data is, e.g. data_root=/data/cifar")
 
-    dep = sub.add_parser("depth", help="event-camera depth: train a recipe, evaluate or predict from a checkpoint")
-    dsub = dep.add_subparsers(dest="depth_command", required=True)
-    d_tr = dsub.add_parser("train", help="train a depth recipe (configs/depth/*.yaml)")
-    d_tr.add_argument("--config", required=True, help="depth recipe, e.g. configs/depth/synthetic.yaml")
-    d_tr.add_argument("--resume", action="store_true", help="continue from <out_dir>/last.pt")
-    _overrides(d_tr, "recipe overrides, e.g. data_root=/data/mvsec")
-    d_ev = dsub.add_parser("eval", help="MVSEC depth metrics of a checkpoint on its val and test splits")
-    _checkpoint(d_ev, "a checkpoint written by depth train (last.pt or best.pt)")
-    _overrides(d_ev, "where the data is, e.g. data_root=/data/mvsec")
-    d_pr = dsub.add_parser("predict", help="colour-mapped predicted depth PNGs beside the ground truth")
-    _checkpoint(d_pr, "a checkpoint written by depth train")
-    d_pr.add_argument("--out", required=True, help="folder for the PNGs")
-    d_pr.add_argument("--split", choices=("train", "val", "test"), default="test", help="split (default: test)")
-    d_pr.add_argument("--samples", type=_int_at_least(1), default=4, help="PNGs to write (default: 4)")
-    _overrides(d_pr, "where the data is, e.g. data_root=/data/mvsec")
-
-    det = sub.add_parser("detect", help="object detection: train a recipe, evaluate or predict from a checkpoint")
-    tsub = det.add_subparsers(dest="detect_command", required=True)
-    t_tr = tsub.add_parser("train", help="train a detection recipe (configs/spikeyolo/*.yaml)")
-    t_tr.add_argument("--config", required=True, help="detection recipe, e.g. configs/spikeyolo/gen1_small.yaml")
-    t_tr.add_argument("--resume", action="store_true", help="continue from <out_dir>/last.pt")
-    _overrides(t_tr, "recipe overrides, e.g. data_root=/data/gen1")
-    t_ev = tsub.add_parser("eval", help="COCO-protocol mAP of a checkpoint on its val and test splits")
-    _checkpoint(t_ev, "a checkpoint written by detect train (last.pt or best.pt)")
-    _overrides(t_ev, "where the data is, e.g. data_root=/data/gen1")
-    t_pr = tsub.add_parser("predict", help="detections drawn on the inputs (ground truth in white), one PNG each")
-    _checkpoint(t_pr, "a checkpoint written by detect train")
-    t_pr.add_argument("--out", required=True, help="folder for the PNGs")
-    t_pr.add_argument("--split", choices=("train", "val", "test"), default="test", help="split (default: test)")
-    t_pr.add_argument("--samples", type=_int_at_least(1), default=4, help="PNGs to write (default: 4)")
-    t_pr.add_argument("--conf", type=float, default=0.25, help="score threshold for drawing (default: 0.25)")
-    _overrides(t_pr, "where the data is, e.g. data_root=/data/gen1")
+    _task_commands(sub, "depth", "event-camera depth", "configs/depth/synthetic.yaml", "/data/mvsec",
+                   "MVSEC depth metrics", "colour-mapped predicted depth PNGs beside the ground truth")
+    d_pr = _task_commands(sub, "detect", "object detection", "configs/spikeyolo/gen1_small.yaml", "/data/gen1",
+                          "COCO-protocol mAP", "detections drawn on the inputs (ground truth in white), one PNG each")
+    d_pr.add_argument("--conf", type=float, default=0.25, help="score threshold for drawing (default: 0.25)")
 
     exp = sub.add_parser("export", help="write a checkpoint's model as a NIR graph (.nir) or an ONNX file (.onnx)")
     _checkpoint(exp)

@@ -25,7 +25,7 @@ from torchvision.ops import box_convert
 
 from ..data.datasets.event_detection import Gen1
 from ..data.events.transforms import ToEventHistogram
-from ..data.images.coco import COCO_LAYOUT, CocoDetectionSet
+from ..data.images.coco import COCO_LAYOUT, open_coco_splits
 from ..data.images.splits import carve_val, require_root
 from .transforms import Letterbox, RandomFlip, RandomHSV, drop_small_boxes, mosaic4
 
@@ -138,13 +138,7 @@ def build_coco_detection(root: Root, train_split: str = "train2017", test_split:
     last ``close_mosaic`` of ``epochs``), HSV and flips; evaluation only letterboxes. Labels are
     contiguous in the training file's sorted category ids."""
     path = require_root("coco", root, COCO_LAYOUT)
-    files = {s: (path / s, path / "annotations" / f"instances_{s}.json") for s in (train_split, test_split)}
-    for images, ann in files.values():
-        for need in (images, ann):
-            if not need.exists():
-                raise ValueError(f"coco: {need} does not exist; expected {COCO_LAYOUT.format(root=path)}")
-    train_base = CocoDetectionSet(*files[train_split], drop_empty_boxes=drop_empty_boxes)
-    test_base = CocoDetectionSet(*files[test_split], category_ids=train_base.category_ids, drop_empty_boxes=drop_empty_boxes)
+    train_base, test_base = open_coco_splits(path, train_split, test_split, drop_empty_boxes)
     train_idx, val_idx = carve_val(len(train_base), val_fraction, seed)
     aug = dict(mosaic=mosaic, close_mosaic=close_mosaic, epochs=epochs, hsv=hsv, hflip=hflip)
     return (DetectionView(train_base, train_idx, img_size, train=True, **aug),

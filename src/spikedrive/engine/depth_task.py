@@ -18,6 +18,7 @@ import torch
 
 from ..depth import DepthTask, from_log_depth
 from .task import register_task
+from .task_commands import eval_task_splits, load_task_run, train_task_recipe
 
 __all__ = ["build_depth_task", "depth_train", "depth_eval", "depth_predict", "predict_pngs", "save_depth_png"]
 
@@ -40,45 +41,12 @@ register_task("depth", build_depth_task)
 
 def depth_train(args: argparse.Namespace) -> int:
     """``spikedrive depth train --config C [--resume] [key=value ...]``: train a depth recipe."""
-    from .config import load_config
-    from .trainer import train
-
-    cfg = load_config(args.config, list(args.overrides))
-    if cfg.task != "depth":
-        raise ValueError(f"depth train: --config {args.config!r} has task {cfg.task!r}, expected 'depth'")
-    if getattr(args, "resume", False):
-        cfg.resume = True
-    result = train(cfg)
-    if os.environ.get("RANK", "0") == "0":
-        for split, values in (("val", result.val_metrics), ("test", result.test_metrics)):
-            print(f"{split}: " + "  ".join(f"{k} {v:.4f}" for k, v in values.items()))
-        print(f"run folder {result.out_dir}")
-    return 0
-
-
-def _load(args: argparse.Namespace) -> tuple[Any, torch.nn.Module]:
-    from .checkpoint import load_run
-
-    cfg, model = load_run(args.checkpoint, tuple(getattr(args, "overrides", ()) or ()))
-    if cfg.task != "depth":
-        raise ValueError(f"depth: checkpoint {args.checkpoint!r} is a {cfg.task!r} run, expected 'depth'")
-    return cfg, model
+    return train_task_recipe(args, "depth", "depth train")
 
 
 def depth_eval(args: argparse.Namespace) -> int:
     """``spikedrive depth eval CHECKPOINT [key=value ...]``: the MVSEC metrics on val and test."""
-    from .data import build_datasets, make_eval_loader
-    from .distributed import resolve_device
-    from .loop import evaluate
-
-    cfg, model = _load(args)
-    _, val_set, test_set = build_datasets(cfg)
-    device = resolve_device(cfg.device)
-    model = model.to(device)
-    for split, dataset in (("val", val_set), ("test", test_set)):
-        metrics = evaluate(model, build_depth_task(cfg), make_eval_loader(dataset, cfg), device)
-        print(f"{split}: " + "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
-    return 0
+    return eval_task_splits(args, "depth", "depth eval", build_depth_task)
 
 
 def save_depth_png(path: str | os.PathLike[str], pred_m: np.ndarray, gt_m: np.ndarray,
@@ -161,7 +129,7 @@ def depth_predict(args: argparse.Namespace) -> int:
     colour-mapped predicted depth beside the ground truth, one PNG per sample."""
     from .data import build_datasets
 
-    cfg, model = _load(args)
+    cfg, model = load_task_run(args, "depth", "depth predict")
     split = getattr(args, "split", "test")
     splits = dict(zip(("train", "val", "test"), build_datasets(cfg)))
     if split not in splits:

@@ -11,7 +11,6 @@ or the last event frame and writes one PNG per sample.
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from ..detection import COCO_CLASSES, GEN1_CLASSES, DetectionTask, save_detectio
 from ..detection.data import build_coco_detection, build_gen1_detection
 from .data import register_dataset
 from .task import register_task
+from .task_commands import eval_task_splits, load_task_run, train_task_recipe
 
 __all__ = ["build_detection_task", "class_names", "detect_train", "detect_eval", "detect_predict"]
 
@@ -56,51 +56,14 @@ register_dataset("coco_detection", build_coco_detection, checks_root=True)
 register_dataset("gen1_detection", build_gen1_detection, checks_root=True)
 
 
-def _print_metrics(split: str, values: dict[str, float]) -> None:
-    print(f"{split}: " + "  ".join(f"{k} {v:.4f}" for k, v in values.items()))
-
-
 def detect_train(args: argparse.Namespace) -> int:
     """``spikedrive detect train --config C [--resume] [key=value ...]``: train a detection recipe."""
-    from .config import load_config
-    from .trainer import train
-
-    cfg = load_config(args.config, list(args.overrides))
-    if cfg.task != "detection":
-        raise ValueError(f"detect train: --config {args.config!r} has task {cfg.task!r}, expected 'detection'")
-    if getattr(args, "resume", False):
-        cfg.resume = True
-    result = train(cfg)
-    if os.environ.get("RANK", "0") == "0":
-        _print_metrics("val", result.val_metrics)
-        _print_metrics("test", result.test_metrics)
-        print(f"run folder {result.out_dir}")
-    return 0
-
-
-def _load(args: argparse.Namespace) -> tuple[Any, torch.nn.Module]:
-    from .checkpoint import load_run
-
-    cfg, model = load_run(args.checkpoint, tuple(getattr(args, "overrides", ()) or ()))
-    if cfg.task != "detection":
-        raise ValueError(f"detect: checkpoint {args.checkpoint!r} is a {cfg.task!r} run, expected 'detection'")
-    return cfg, model
+    return train_task_recipe(args, "detection", "detect train")
 
 
 def detect_eval(args: argparse.Namespace) -> int:
     """``spikedrive detect eval CHECKPOINT [key=value ...]``: COCO-protocol mAP on val and test."""
-    from .data import build_datasets, make_eval_loader
-    from .distributed import resolve_device
-    from .loop import evaluate
-
-    cfg, model = _load(args)
-    _, val_set, test_set = build_datasets(cfg)
-    device = resolve_device(cfg.device)
-    model = model.to(device)
-    task = build_detection_task(cfg)
-    for split, dataset in (("val", val_set), ("test", test_set)):
-        _print_metrics(split, evaluate(model, task, make_eval_loader(dataset, cfg), device))
-    return 0
+    return eval_task_splits(args, "detection", "detect eval", build_detection_task)
 
 
 def detect_predict(args: argparse.Namespace) -> int:
@@ -108,7 +71,7 @@ def detect_predict(args: argparse.Namespace) -> int:
     [key=value ...]``: detections drawn on the inputs (ground truth in white), one PNG each."""
     from .data import build_datasets, make_eval_loader
 
-    cfg, model = _load(args)
+    cfg, model = load_task_run(args, "detection", "detect predict")
     split = getattr(args, "split", "test")
     splits = dict(zip(("train", "val", "test"), build_datasets(cfg)))
     if split not in splits:

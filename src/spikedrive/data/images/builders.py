@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from torch.utils.data import Dataset
 
 from .cifar import CIFAR_LAYOUTS, CIFAR_STATS, load_cifar
-from .coco import COCO_LAYOUT, CocoDetectionSet
+from .coco import COCO_LAYOUT, open_coco_splits
 from .folder import load_image_folder
 from .splits import SplitView, carve_val, require_root
 from .transforms import classification_transforms, detection_transforms
@@ -101,14 +101,7 @@ def build_coco(root: Root, train_split: str = "train2017", test_split: str = "va
     Batch with the datasets' ``collate_fn`` (:func:`detection_collate`).
     """
     path = require_root("coco", root, COCO_LAYOUT)
-    files = {s: (path / s, path / "annotations" / f"instances_{s}.json") for s in (train_split, test_split)}
-    for images, ann in files.values():
-        for need in (images, ann):
-            if not need.exists():
-                raise ValueError(f"coco: {need} does not exist; expected {COCO_LAYOUT.format(root=path)}")
-    train_base = CocoDetectionSet(*files[train_split], drop_empty_boxes=drop_empty_boxes)
-    test_base = CocoDetectionSet(*files[test_split], category_ids=train_base.category_ids,
-                                 drop_empty_boxes=drop_empty_boxes)
+    train_base, test_base = open_coco_splits(path, train_split, test_split, drop_empty_boxes)
     train_tf, eval_tf = detection_transforms(img_size, hflip)
     train_idx, val_idx = carve_val(len(train_base), val_fraction, seed)
     return (SplitView(train_base, train_idx, train_tf, joint=True),

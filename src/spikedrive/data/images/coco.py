@@ -33,7 +33,7 @@ from torchvision import tv_tensors
 from ..events.errors import CorruptFileError
 from .folder import load_rgb
 
-__all__ = ["CocoDetectionSet", "detection_collate", "COCO_LAYOUT"]
+__all__ = ["CocoDetectionSet", "detection_collate", "open_coco_splits", "COCO_LAYOUT"]
 
 COCO_LAYOUT = ("{root}/annotations/instances_{{train2017,val2017}}.json with images in "
                "{root}/train2017/ and {root}/val2017/ (the COCO 2017 detection layout)")
@@ -195,6 +195,21 @@ class CocoDetectionSet(Dataset):
         if self.transforms is not None:
             image, target = self.transforms(image, target)
         return image, target
+
+
+def open_coco_splits(path: Path, train_split: str, test_split: str,
+                     drop_empty_boxes: bool = False) -> tuple[CocoDetectionSet, CocoDetectionSet]:
+    """The two labelled splits of a COCO folder ``path`` (``<split>/`` images and
+    ``annotations/instances_<split>.json``), the test split's labels numbered as the training
+    split's. A missing folder or file is a ``ValueError`` naming it and the layout expected."""
+    files = {s: (path / s, path / "annotations" / f"instances_{s}.json") for s in (train_split, test_split)}
+    for images, ann in files.values():
+        for need in (images, ann):
+            if not need.exists():
+                raise ValueError(f"coco: {need} does not exist; expected {COCO_LAYOUT.format(root=path)}")
+    train = CocoDetectionSet(*files[train_split], drop_empty_boxes=drop_empty_boxes)
+    test = CocoDetectionSet(*files[test_split], category_ids=train.category_ids, drop_empty_boxes=drop_empty_boxes)
+    return train, test
 
 
 def detection_collate(samples: Sequence[tuple[torch.Tensor, dict[str, Any]]]) -> tuple[torch.Tensor, list[dict[str, Any]]]:
