@@ -171,6 +171,8 @@ def _build_parser() -> _Parser:
     stream.add_argument("--window-us", type=_int_at_least(1), default=40_000, help="window length in µs (default: 40000)")
     stream.add_argument("--steps-per-window", type=_int_at_least(1), default=1,
                         help="time steps (frames) per window (default: 1)")
+    stream.add_argument("--threads", type=_int_at_least(1), default=1,
+                        help="torch threads (default: 1, the lowest latency for one small window per call)")
     stream.add_argument("--verify", action="store_true",
                         help="also run one multi-step forward over all windows and print the largest difference")
 

@@ -70,10 +70,21 @@ def run_stream(args: Any) -> int:
 
     Reads ``args.events`` (AEDAT / DAT / NPY / N-MNIST file), ``args.checkpoint`` (a trained
     event model) or else ``args.model`` (a registered name, untrained, seeded by ``args.seed``),
-    ``args.window_us``, ``args.steps_per_window`` and ``args.verify``. Prints, per window, its
+    ``args.window_us``, ``args.steps_per_window``, ``args.verify`` and ``args.threads`` (torch
+    threads; default 1, because one small window per call is faster on one thread than split
+    across cores that other work may hold). Prints, per window, its
     time span, event count, the prediction so far (arg-max of the running mean of the logits)
     with its softmax probability, and the window's latency; with ``verify``, the largest
     difference between the streamed logits and one multi-step forward over all windows."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(getattr(args, "threads", None) or 1))
+    try:
+        return _stream(args)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _stream(args: Any) -> int:
     if getattr(args, "checkpoint", None):
         model = load_model(args.checkpoint)
     else:
