@@ -270,3 +270,20 @@ def test_attn_scale_reaches_every_v2_attention_and_a_silent_attention_explodes_g
         torch.nn.functional.cross_entropy(m(x), y).backward()
         grads[scale] = float(m.stage1[0].body[0].module.weight.grad.norm())
     assert grads[2.0] < 10 < 1e3 * grads[2.0] < grads[0.125]
+
+
+def test_v2_stem_stride_one_keeps_4x4_tokens_at_32_px_with_the_same_parameters() -> None:
+    # Downsampling 16 leaves 2 x 2 tokens from 32 px (the release's 14 x 14 needs 224 px);
+    # stem stride 1 gives 4 x 4 and changes no weight shape.
+    torch.manual_seed(0)
+    grids = {}
+    for stride in (2, 1):
+        m = create_model("sdt_v2_tiny", T=1, num_heads=2, attn_scale=2.0, stem_stride=stride)
+        seen = []
+        m.stage3.register_forward_hook(lambda mod, i, out: seen.append(tuple(out.shape[-2:])))
+        assert m(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+        grids[stride] = (seen[0], sum(p.numel() for p in m.parameters()))
+    assert grids[2][0] == (2, 2) and grids[1][0] == (4, 4)
+    assert grids[1][1] == grids[2][1]
+    with pytest.raises(ValueError, match=r"MetaSpikeFormer: stem_stride must be 1 or 2, got 3"):
+        MetaSpikeFormer((16, 32, 64, 64), 10, stem_stride=3)

@@ -42,20 +42,25 @@ class MetaSpikeFormer(nn.Module):
             reach the attention neuron's threshold; on toy inputs (a few tokens, few channels a
             head) they do not, that neuron stays silent, and the BNs after it see a constant
             input whose zero variance multiplies gradients by ``1/sqrt(eps)`` each: raise it there.
+        stem_stride: stride of the 7x7 stem (2 in the release: downsampling 16, 224 px -> 14 x 14
+            tokens). 32 px images keep only 2 x 2 tokens at 2; 1 gives 4 x 4 (downsampling 8, as
+            SDT v1 pools less on CIFAR) with the same parameters and 4x the stem's MACs.
     """
 
     def __init__(self, widths: tuple[int, int, int, int] = (64, 128, 256, 360), num_classes: int = 1000, T: int = 1,
                  in_channels: int = 3, num_heads: int = 8, mlp_ratio: int = 4, depths: tuple[int, int] = (6, 2),
                  distill: bool = False, fuse: bool = True, neuron: NeuronFactory | None = None,
-                 attn_scale: float = 0.125) -> None:
+                 attn_scale: float = 0.125, stem_stride: int = 2) -> None:
         super().__init__()
+        if stem_stride not in (1, 2):
+            raise ValueError(f"MetaSpikeFormer: stem_stride must be 1 or 2, got {stem_stride!r}")
         if len(widths) != 4 or any(int(w) < 2 for w in widths) or widths[0] % 2:
             raise ValueError(f"MetaSpikeFormer: widths must be 4 channel counts (e0 even), got {widths!r}")
         e0, e1, e2, e3 = widths
         self.T, self.in_channels = T, in_channels
         make = neuron or sdt_lif
         self.stage1 = nn.Sequential(
-            DownsampleV2(in_channels, e0 // 2, 7, 2, first=True, neuron=neuron),
+            DownsampleV2(in_channels, e0 // 2, 7, stem_stride, first=True, neuron=neuron),
             ConvBlock(e0 // 2, mlp_ratio, neuron, fuse),
             DownsampleV2(e0 // 2, e0, 3, 2, neuron=neuron),
             ConvBlock(e0, mlp_ratio, neuron, fuse),
