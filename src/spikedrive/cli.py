@@ -200,9 +200,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     if energy:
         print(energy.rstrip())
     print(f"val accuracy: {100 * result.metrics['accuracy']:.1f}%")
-    test = getattr(result, "test_metrics", None)
-    if test and "accuracy" in test:
-        print(f"test accuracy: {100 * test['accuracy']:.1f}%")
+    if "accuracy" in result.test_metrics:
+        print(f"test accuracy: {100 * result.test_metrics['accuracy']:.1f}%")
     return 0
 
 
@@ -240,24 +239,17 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.resume:
         cfg.resume = True
     result = train(cfg)
-    splits = (("val", result.metrics), ("test", getattr(result, "test_metrics", None) or {}))
+    splits = (("val", result.metrics), ("test", result.test_metrics))
     metrics = "  ".join(f"{split} {k} {v:.4f}" for split, values in splits for k, v in values.items())
     if os.environ.get("RANK", "0") == "0":  # under torchrun, one summary, not one per process
         print(f"done: {result.epochs} epochs, {metrics}; run folder {result.out_dir}")
     return 0
 
 
-def _load_run(checkpoint: str, overrides: Sequence[str] = ()) -> tuple[Any, Any]:
-    """``(config, model)`` of a checkpoint written by ``train`` (see ``engine.load_run``)."""
-    from .engine import load_run
-
-    return load_run(checkpoint, tuple(overrides))
-
-
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from .engine import build_datasets, build_task, evaluate, make_eval_loader, resolve_device
+    from .engine import build_datasets, build_task, evaluate, load_run, make_eval_loader, resolve_device
 
-    cfg, model = _load_run(args.checkpoint)
+    cfg, model = load_run(args.checkpoint)
     _, val_set, test_set = build_datasets(cfg)
     device = resolve_device(cfg.device)
     model, task = model.to(device), build_task(cfg)
@@ -272,11 +264,11 @@ def _cmd_energy(args: argparse.Namespace) -> int:
 
     from . import to_spike_driven
     from .analysis import plot_firing_rates
-    from .engine import build_datasets, build_task, make_eval_loader
+    from .engine import build_datasets, build_task, load_run, make_eval_loader
     from .engine.report import first_model_input, measure_energy
 
     if args.checkpoint:
-        cfg, model = _load_run(args.checkpoint, args.overrides)
+        cfg, model = load_run(args.checkpoint, tuple(args.overrides))
         if args.model is not None and args.model != cfg.model:
             raise ValueError(f"--model {args.model!r} conflicts with the checkpoint's model {cfg.model!r}; "
                              "leave --model out with --checkpoint")

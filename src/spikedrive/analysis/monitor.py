@@ -279,8 +279,6 @@ class SpikeMonitor:
                 raise ValueError(
                     f"batch_dim={self.batch_dim} reads a batch of {self._batch} from the model's input, but "
                     f"layer {name!r} sees a batch of {samples}; pass batch_dim=1 for time-major [T, B, ...] input")
-            # Output has one entry per real step: divide by real items, not virtual ones.
-            per_item = macs_per_item(module, x, out, items // d, input_items=items)
             rate = self._record_input(st, [x])
             st.items += items
             st.samples += samples
@@ -290,6 +288,8 @@ class SpikeMonitor:
                 per_item = round(nonzero_pairs(module, torch.ones_like(x)) / items)
                 st.sops += nonzero_pairs(module, x)
             else:
+                # Output has one entry per real step: divide by real items, not virtual ones.
+                per_item = macs_per_item(module, x, out, items // d, input_items=items)
                 st.sops += rate * items * per_item
             st.macs += items * per_item
             st.ann_macs += samples * per_item

@@ -15,24 +15,17 @@ What is checked (see :mod:`.ops`):
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 from torch import nn
 
 from ..neurons import SpikingNeuron
-from ..layers import evaluating
+from ..layers.weights import evaluating, seeded
 from ..layers.spike_driven import conversion_mismatch, outputs_differ
 from .monitor import SpikeMonitor, SynapseStats
 
-
-@contextmanager
-def _seeded(seed: int = 0) -> Iterator[None]:
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
 
 __all__ = ["NotSpikeDrivenError", "SpikeDrivenSummary", "assert_spike_driven"]
 
@@ -96,7 +89,7 @@ def assert_spike_driven(model: nn.Module, x: torch.Tensor, batch_dim: int = 0, r
     ``D > 1``) and are not expanded fail the check even if this batch happened to make them emit
     only 0 and 1: their output is not binary by construction.
     """
-    with evaluating(model), SpikeMonitor(model, batch_dim=batch_dim) as monitor, _seeded():
+    with evaluating(model), SpikeMonitor(model, batch_dim=batch_dim) as monitor, seeded():
         out = model(x)
     stats = list(monitor.synapses.values())
     if not stats:

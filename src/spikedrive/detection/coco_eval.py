@@ -16,12 +16,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from .boxes import xyxy_to_xywh
+
 __all__ = ["coco_ground_truth", "coco_detections", "evaluate_coco", "gen1_to_coco"]
 
 
 def _xyxy_to_xywh_list(boxes: Any) -> np.ndarray:
-    b = np.asarray(torch.as_tensor(boxes).detach().cpu().float().reshape(-1, 4), dtype=np.float64)
-    return np.concatenate([b[:, :2], b[:, 2:] - b[:, :2]], axis=1)
+    return xyxy_to_xywh(torch.as_tensor(boxes).detach().cpu().float().double().reshape(-1, 4)).numpy()
 
 
 def coco_ground_truth(images: Sequence[dict[str, Any]], class_names: Sequence[str]) -> dict[str, Any]:

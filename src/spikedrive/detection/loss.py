@@ -63,18 +63,16 @@ class DetectionLoss:
         num_classes: classes ``C``; reg_max: DFL bins (16); strides: pixels per cell per level.
         box, cls, dfl: the gains (YOLOv8: 7.5, 0.5, 1.5).
         assigner: a :class:`TaskAlignedAssigner` (default topk 10, alpha 0.5, beta 6).
-        scale_by_batch: multiply by the batch size (YOLOv8's convention).
     """
 
     def __init__(self, num_classes: int, reg_max: int = 16, strides: Sequence[int] = (8, 16, 32),
                  box: float = 7.5, cls: float = 0.5, dfl: float = 1.5,
-                 assigner: TaskAlignedAssigner | None = None, scale_by_batch: bool = True) -> None:
+                 assigner: TaskAlignedAssigner | None = None) -> None:
         if num_classes < 1 or reg_max < 2:
             raise ValueError(f"DetectionLoss: need num_classes >= 1 and reg_max >= 2, got {num_classes} and {reg_max}")
         self.num_classes, self.reg_max, self.strides = int(num_classes), int(reg_max), tuple(int(s) for s in strides)
         self.gains = (float(box), float(cls), float(dfl))
         self.assigner = assigner or TaskAlignedAssigner()
-        self.scale_by_batch = scale_by_batch
 
     def __call__(self, outputs: Sequence[torch.Tensor], targets: Sequence[dict[str, Any]]
                  ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -108,7 +106,6 @@ class DetectionLoss:
         else:
             loss_box = loss_dfl = cls_logits.sum() * 0.0
         g_box, g_cls, g_dfl = self.gains
-        loss = g_box * loss_box + g_cls * loss_cls + g_dfl * loss_dfl
-        if self.scale_by_batch:
-            loss = loss * b
+        # times the batch size, YOLOv8's convention (the gains are tuned for it)
+        loss = (g_box * loss_box + g_cls * loss_cls + g_dfl * loss_dfl) * b
         return loss, {"box": loss_box.detach(), "cls": loss_cls.detach(), "dfl": loss_dfl.detach()}

@@ -25,7 +25,7 @@ from torch.utils._pytree import tree_flatten, tree_map
 from ..neurons import ILIF, SpikingNeuron
 from .provenance import Mark, ProvenanceTracer
 from .time_distributed import SYNAPTIC_TYPES, Synapse
-from .weights import evaluating, refuse_unknown_weights
+from .weights import evaluating, refuse_unknown_weights, seeded
 
 __all__ = ["to_spike_driven", "to_integer", "plan_virtual_steps", "integer_mode", "outputs_differ",
            "conversion_mismatch"]
@@ -183,8 +183,7 @@ def integer_mode(model: nn.Module) -> Iterator[nn.Module]:
 
 
 def _outputs(model: nn.Module, x: Any, seed: int) -> list[torch.Tensor]:
-    with evaluating(model), torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with evaluating(model), seeded(seed):
         return [o for o in tree_flatten(model(x))[0] if isinstance(o, torch.Tensor)]
 
 

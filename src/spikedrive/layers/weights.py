@@ -63,6 +63,15 @@ def refuse_unknown_weights(model: nn.Module, who: str) -> None:
 
 
 @contextmanager
+def seeded(seed: int = 0) -> Iterator[None]:
+    """Run with the CPU random generator seeded by ``seed``, restoring its state afterwards (so
+    runs that must be compared draw the same stochastic coding)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+@contextmanager
 def evaluating(model: nn.Module) -> Iterator[nn.Module]:
     """Run ``model`` in eval mode without gradients, then restore every submodule's own mode."""
     modes = [(m, m.training) for m in model.modules()]

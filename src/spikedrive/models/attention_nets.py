@@ -49,10 +49,11 @@ class _Block(nn.Module):
         self.synapse, self.norm, self.pool, self.attention, self.neuron = synapse, norm, pool, attention, neuron
         self.relu = relu
         self.dropout = Dropout(dropout) if dropout > 0 else None
-        self.last_current: torch.Tensor | None = None
 
-    def forward(self, x: torch.Tensor, frames: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``(x [T', B, ...], frames [T'] or None) -> (spikes [T'', B, ...], frames)``."""
+    def forward(self, x: torch.Tensor, frames: torch.Tensor | None = None, current: bool = False
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``(x [T', B, ...], frames [T'] or None) -> (spikes [T'', B, ...], frames)``; with
+        ``current`` the input current ``[T'', B, ...]`` the neuron would receive, in place of spikes."""
         x = self.norm(self.synapse(x))
         if self.pool is not None:
             x = self.pool(x)
@@ -63,7 +64,8 @@ class _Block(nn.Module):
             x = self.attention(x)
         if self.relu:
             x = torch.relu(x)
-        self.last_current = x
+        if current:
+            return x, frames
         s = self.neuron(x)
         return (self.dropout(s) if self.dropout is not None else s), frames
 
@@ -184,12 +186,11 @@ class AttentionSNN(nn.Module):
         for block in self.conv_blocks:
             x, frames = block(x, frames)
         x = self.flatten(x)
-        for block in self.fc_blocks:
+        *hidden, last = self.fc_blocks
+        for block in hidden:
             x, frames = block(x, frames)
-        last = self.fc_blocks[-1]
-        out = x if self.spike_output else last.last_current
-        assert out is not None
-        return out.mean(0)
+        x, frames = last(x, frames, current=not self.spike_output)
+        return x.mean(0)
 
 
 _GESTURE = ModelInput("gesture", {"T": 30, "binarize": True, "frame_size": 32})

@@ -166,19 +166,17 @@ def measure_spiking_stats(model: nn.Module, batches: Iterable[Any], layers: list
             order.append(("norm", (module, outputs.get(id(args[0])))))
 
     def on_neuron(module: nn.Module, args: tuple[Any, ...]) -> None:
-        if not isinstance(module, LIF):
-            if first[0]:
-                order.append(("neuron", module))
-            return
-        charges.setdefault(id(module), _Moments()).add(_charge(module, args[0].detach()))
+        if isinstance(module, LIF):
+            charges.setdefault(id(module), _Moments()).add(_charge(module, args[0].detach()))
         if first[0]:
             order.append(("neuron", module))
 
     handles = []
+    wrapped = {id(w.module) for w in model.modules() if isinstance(w, TimeDistributed)}
     for m in model.modules():
         if id(m) in by_owner:
             handles.append(m.register_forward_hook(on_synapse))
-        elif _is_norm(m) and not (isinstance(m, nn.modules.batchnorm._BatchNorm) and _inside_wrapper(model, m)):
+        elif _is_norm(m) and not (isinstance(m, nn.modules.batchnorm._BatchNorm) and id(m) in wrapped):
             handles.append(m.register_forward_hook(on_norm))
         elif isinstance(m, SpikingNeuron):
             handles.append(m.register_forward_pre_hook(on_neuron))
@@ -198,10 +196,6 @@ def measure_spiking_stats(model: nn.Module, batches: Iterable[Any], layers: list
     if not seen:
         raise ValueError("measure_spiking_stats: batches is empty; the spiking criterion needs training batches")
     return _link(order, layers, rates, charges, names)
-
-
-def _inside_wrapper(model: nn.Module, m: nn.Module) -> bool:
-    return any(isinstance(w, TimeDistributed) and w.module is m for w in model.modules())
 
 
 def _device(model: nn.Module) -> torch.device:

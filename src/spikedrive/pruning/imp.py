@@ -242,7 +242,7 @@ class _Imp:
         model = self.build()
         init = self.out / "init.pt"
         if init.is_file():
-            model.load_state_dict(torch.load(init, map_location="cpu", weights_only=True))
+            model.load_state_dict(_load_state(init))
         else:
             _save_state(model.state_dict(), init)
         rewind = self.out / "rewind.pt"

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from ..data.images import CIFAR_STATS
+from ..data.images.builders import IMAGENET_MEAN, IMAGENET_STD
 from ..engine import build_datasets, load_run
 from ..encoding import PoissonEncoder, RSCEncoder
 from .attacks import accuracy, fgsm, pgd
@@ -26,15 +27,12 @@ from .qte import qte
 
 __all__ = ["run_attack", "run_certify", "load_for_attack", "smooth_for"]
 
-_IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
-
-
 def _normalization(cfg: Any) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
     if cfg.dataset in ("cifar10", "cifar100"):
         mean, std = CIFAR_STATS[cfg.dataset]
         return tuple(mean), tuple(std)
     if cfg.dataset == "imagenet":
-        return _IMAGENET
+        return IMAGENET_MEAN, IMAGENET_STD
     return None
 
 
