@@ -60,11 +60,10 @@ class DepthTask:
         depth = depth.float()
         mask = torch.isfinite(depth) & (depth > 0)
         if len(batch) == 3:
-            given = batch[2].reshape(depth.shape) if batch[2].numel() == depth.numel() else None
-            if given is None:
+            if batch[2].numel() != depth.numel():
                 raise ValueError(f"DepthTask: mask must have {depth.numel()} elements like depth, got shape "
                                  f"{tuple(batch[2].shape)}")
-            mask &= given.bool()
+            mask &= batch[2].reshape(depth.shape).bool()
         return frames.float(), depth, mask
 
     def to_device(self, batch: Any, device: torch.device) -> DepthBatch:

@@ -21,20 +21,19 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 from torchvision import tv_tensors
-from torchvision.ops import box_convert
 
 from ..data.datasets.event_detection import Gen1
 from ..data.events.transforms import ToEventHistogram
+from ..data.images.event_frames import EVENT_LAYOUTS, Gen1Target
 from ..data.images.coco import COCO_LAYOUT, open_coco_splits
 from ..data.images.splits import carve_val, require_root
 from .transforms import Letterbox, RandomFlip, RandomHSV, drop_small_boxes, mosaic4
 
-__all__ = ["DetectionView", "collate_detection", "gen1_target", "build_coco_detection", "build_gen1_detection",
+__all__ = ["DetectionView", "collate_detection", "build_coco_detection", "build_gen1_detection",
            "GEN1_DETECTION_LAYOUT"]
 
 Root = str | os.PathLike[str] | None
-GEN1_DETECTION_LAYOUT = ("{root}/{{train,val,test}}/<name>_td.dat with <name>_bbox.npy (Gen1; or under "
-                         "{root}/detection_dataset_duration_60s_ratio_1.0/)")
+GEN1_DETECTION_LAYOUT = EVENT_LAYOUTS["gen1"]
 
 
 def collate_detection(samples: Sequence[tuple[torch.Tensor, dict[str, Any]]]) -> tuple[torch.Tensor, list[dict[str, Any]]]:
@@ -48,14 +47,6 @@ def collate_detection(samples: Sequence[tuple[torch.Tensor, dict[str, Any]]]) ->
                              f"letterbox them to one size")
     dim = 1 if inputs[0].dim() == 4 else 0
     return torch.stack(inputs, dim=dim).float(), [t for _, t in samples]
-
-
-def gen1_target(boxes: np.ndarray, sensor_size: tuple[int, int]) -> dict[str, Any]:
-    """Gen1 boxes (``BOX_DTYPE``) -> ``{"boxes": BoundingBoxes XYXY on the (W, H) sensor, "labels"}``."""
-    xywh = torch.from_numpy(np.stack([boxes[k].astype(np.float32) for k in ("x", "y", "w", "h")], axis=-1).reshape(-1, 4))
-    width, height = sensor_size
-    return {"boxes": tv_tensors.BoundingBoxes(box_convert(xywh, "xywh", "xyxy"), format="XYXY", canvas_size=(height, width)),
-            "labels": torch.from_numpy(boxes["class_id"].astype(np.int64))}
 
 
 class DetectionView(Dataset):
@@ -150,6 +141,7 @@ class _Gen1Frames(Dataset):
 
     def __init__(self, root: Any, split: str, T: int, window_us: int, sensor_size: tuple[int, int]) -> None:
         self.sensor_size = sensor_size
+        self.target = Gen1Target(sensor_size)
         self.events = Gen1(root, split=split, window_us=window_us,
                            transform=ToEventHistogram(sensor_size, n_bins=T, window_us=window_us, normalize=True))
         self.classes = Gen1.classes
@@ -159,7 +151,7 @@ class _Gen1Frames(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, dict[str, Any]]:
         frames, boxes = self.events[index]
-        return torch.from_numpy(frames), gen1_target(boxes, self.sensor_size)
+        return torch.from_numpy(frames), self.target(boxes)
 
 
 def build_gen1_detection(root: Root, T: int = 5, window_us: int = 250_000, img_size: int = 320,

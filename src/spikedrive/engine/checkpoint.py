@@ -141,7 +141,10 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> n
     """The model a checkpoint holds, rebuilt by name from its config, in eval mode: the EMA
     weights when the run kept an EMA (those were validated, selected and tested), else the raw
     ones."""
-    state = load_checkpoint(path, map_location=device)
+    return _model_from_state(load_checkpoint(path, map_location=device), path, device)
+
+
+def _model_from_state(state: dict[str, Any], path: str | os.PathLike, device: str | torch.device) -> nn.Module:
     cfg = state["config"]
     model = create_model(cfg["model"], **cfg.get("model_kwargs", {}))
     weights = state["ema"] if state.get("ema") is not None else state["model"]
@@ -167,4 +170,4 @@ def load_run(checkpoint: str | os.PathLike, overrides: list[str] | tuple[str, ..
     if overrides:
         cfg = apply_overrides(cfg, list(overrides))
         check_compatible(state, cfg, path)
-    return cfg, load_model(path)
+    return cfg, _model_from_state(state, path, "cpu")

@@ -48,6 +48,16 @@ def autocast(amp: str, device: torch.device | str) -> contextlib.AbstractContext
     return torch.autocast(device_type=torch.device(device).type, dtype=dtypes[amp])
 
 
+def steps_per_epoch(batches: int, grad_accum: int, max_steps: int | None = None) -> int:
+    """Optimizer steps in an epoch of ``batches`` batches, ``grad_accum`` batches per step, at most
+    ``max_steps``; a ``ValueError`` when not even one step fits."""
+    steps = batches // grad_accum
+    if steps == 0:
+        raise ValueError(f"config: grad_accum={grad_accum} is more than the {batches} batch(es) per epoch "
+                         "on each rank; lower grad_accum or batch_size")
+    return steps if not max_steps else min(steps, max_steps)
+
+
 def train_one_epoch(
     model: nn.Module, task: Task, loader: DataLoader, optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler, *, ctx: DistContext, epoch: int, epochs: int,
@@ -75,11 +85,7 @@ def train_one_epoch(
         ValueError: the loader has fewer than ``grad_accum`` batches.
     """
     model.train()
-    steps = len(loader) // grad_accum
-    if steps == 0:
-        raise ValueError(f"config: grad_accum={grad_accum} is more than the {len(loader)} batch(es) per epoch "
-                         "on each rank; lower grad_accum or batch_size")
-    steps = steps if max_steps is None else min(steps, max_steps)
+    steps = steps_per_epoch(len(loader), grad_accum, max_steps)
     sums: dict[str, float] = {}
     counts: dict[str, int] = {}
     bar = tqdm(total=steps, desc=f"epoch {epoch}/{epochs}", leave=False, dynamic_ncols=True,

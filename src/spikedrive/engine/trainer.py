@@ -33,7 +33,7 @@ from .config import TrainConfig, save_config
 from .data import build_datasets, check_splits, make_eval_loader, make_train_loader, set_loader_epoch
 from .distributed import DistContext, cleanup_distributed, setup_distributed, unwrap_model
 from .logger import MetricsLog
-from .loop import TrainingDiverged, check_finite_weights, evaluate, train_one_epoch
+from .loop import TrainingDiverged, check_finite_weights, evaluate, steps_per_epoch, train_one_epoch
 from .optim import apply_schedule, build_optimizer, build_scheduler
 from .report import write_energy_report
 from .seeding import (
@@ -177,11 +177,7 @@ class _Run:
         self.val_loader = make_eval_loader(val_set, cfg, ctx.rank, ctx.world_size, pin_memory=pin)
         self.test_loader = make_eval_loader(test_set, cfg, ctx.rank, ctx.world_size, pin_memory=pin)
         self.batch_dim = 1 if getattr(val_set, "time_major", False) else 0
-        full = len(self.train_loader) // cfg.grad_accum
-        if full == 0:
-            raise ValueError(f"config: grad_accum={cfg.grad_accum} is more than the {len(self.train_loader)} "
-                             "batch(es) per epoch on each rank; lower grad_accum or batch_size")
-        self.steps_per_epoch = min(full, cfg.max_steps_per_epoch or full)
+        self.steps_per_epoch = steps_per_epoch(len(self.train_loader), cfg.grad_accum, cfg.max_steps_per_epoch)
         self.optimizer = build_optimizer(self.model, cfg)
         self.scaler = torch.amp.GradScaler("cuda") if cfg.amp == "fp16" else None
         self.ema = _build_ema(self.model, cfg.ema)

@@ -29,7 +29,6 @@ from .signature import wrong_format
 __all__ = [
     "read_aedat4",
     "packet_offsets",
-    "read_aedat4_info",
     "aedat4_sensor_size",
 ]
 
@@ -96,15 +95,6 @@ def _io_header(path: PathLike, reader: str) -> tuple[int, bytes, int]:
         if hdr_len <= 0 or pos + 4 + hdr_len > size:
             raise CorruptFileError(path, pos, f"IOHeader of {hdr_len} bytes does not fit the file")
         return pos, f.read(hdr_len), size
-
-
-def read_aedat4_info(path: PathLike) -> str:
-    """The XML stream description (DV's ``infoNode``) in an AEDAT 4.0 file's IOHeader.
-
-    Reads only the header; needs no ``aedat`` package. Empty when the file has none.
-    """
-    pos, hdr, _ = _io_header(path, "read_aedat4_info")
-    return _info_node(path, hdr, pos + 4)
 
 
 def aedat4_sensor_size(path: PathLike, stream_id: int | None = None) -> tuple[int, int] | None:
