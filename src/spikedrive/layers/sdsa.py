@@ -30,9 +30,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..neurons import LIF, SpikingNeuron
+from .folding import FusedConv, bn_affine, fold_pw_dw_pw
 from .readout import MaxPool2d
 from .spike_products import SpikeLinearAttention, SpikeProduct
-from .time_distributed import BatchNorm2d, Linear, Synapse
+from .time_distributed import BatchNorm2d, Linear
 
 __all__ = ["sdt_lif", "BatchNormLast", "SpikeDrivenSelfAttention", "RepConv", "SpikeDrivenAttentionV2"]
 
@@ -139,17 +140,6 @@ class SpikeDrivenSelfAttention(nn.Module):
         return self.proj(self._pool(out, hw))
 
 
-class _FusedWeight(Synapse):
-    """A 3x3 conv whose weight and bias are set from a :class:`RepConv`'s branch (not parameters)."""
-
-    def __init__(self, c_in: int, c_out: int) -> None:
-        conv = nn.Conv2d(c_in, c_out, 3, padding=1, bias=True)
-        del conv.weight, conv.bias  # plain tensors below, so no parameter is counted twice
-        conv.weight = torch.empty(c_out, c_in, 3, 3)  # type: ignore[assignment]
-        conv.bias = torch.empty(c_out)  # type: ignore[assignment]
-        super().__init__(conv)
-
-
 class RepConv(nn.Module):
     """SDT v2's re-parameterisable conv, ``[T, B, C_in, H, W]`` spikes -> ``[T, B, C_out, H, W]``.
 
@@ -171,34 +161,20 @@ class RepConv(nn.Module):
         self.pw2 = nn.Conv2d(c_in, c_out, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(c_out)
         self.fuse = fuse
-        self.fused = _FusedWeight(c_in, c_out)
-
-    @staticmethod
-    def _affine(bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
-        """Eval-mode BN as ``y = a x + b`` per channel."""
-        a = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-        return a, bn.bias - bn.running_mean * a
+        self.fused = FusedConv(c_in, c_out, 3, bias=True)
 
     def fused_weight(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The single 3x3 conv (weight ``[C_out, C_in, 3, 3]``, bias ``[C_out]``) equal to the
         branch with eval-mode BN statistics."""
-        a1, b1 = self._affine(self.bn1)
-        a2, b2 = self._affine(self.bn2)
-        w1 = self.pw1.weight[:, :, 0, 0]  # [C_in(mid), C_in]
-        wd = self.dw.weight[:, 0]  # [mid, 3, 3]
-        w2 = self.pw2.weight[:, :, 0, 0]  # [C_out, mid]
-        # out[o] = a2[o] * sum_m w2[o,m] * sum_k wd[m,k] * (a1[m] * (w1[m] . x_k) + b1[m]) + b2[o]
-        weight = torch.einsum("om,mij,m,mc->ocij", w2, wd, a1, w1) * a2[:, None, None, None]
-        bias = a2 * (w2 @ (b1 * wd.sum(dim=(1, 2)))) + b2
-        return weight, bias
+        return fold_pw_dw_pw(self.pw1.weight[:, :, 0, 0], self.bn1, self.dw.weight[:, 0],
+                             self.pw2.weight[:, :, 0, 0], self.bn2)
 
     def _branch(self, x: torch.Tensor) -> torch.Tensor:
         """The unfused branch on ``[N, C_in, H, W]``."""
         y = F.pad(self.bn1(self.pw1(x)), (1, 1, 1, 1))
-        bn = self.bn1
         # The release fills the border with BN's image of zero from the running statistics,
         # detached, also while training [code: BNAndPadLayer].
-        fill = (bn.bias - bn.running_mean * bn.weight / torch.sqrt(bn.running_var + bn.eps)).detach()
+        fill = bn_affine(self.bn1)[1].detach()
         border = torch.ones_like(y[:1, :1])
         border[..., 1:-1, 1:-1] = 0
         y = y * (1 - border) + border * fill.view(1, -1, 1, 1)

@@ -18,7 +18,8 @@ from torch import nn
 from ..neurons import SpikingNeuron
 from .readout import MaxPool2d
 from .sdsa import BatchNormLast, SpikeDrivenAttentionV2, SpikeDrivenSelfAttention, sdt_lif
-from .time_distributed import BatchNorm2d, Conv2d, Linear, Synapse
+from .folding import FusedConv
+from .time_distributed import BatchNorm2d, Conv2d, Linear
 
 __all__ = [
     "ChannelsLastNeuron", "SpikingPatchSplitting", "SpikingMLP", "SpikingConvMLP", "SDTBlock",
@@ -162,14 +163,6 @@ class SDTBlock(nn.Module):
         return x + self.mlp(x)
 
 
-class _FusedKxK(Synapse):
-    def __init__(self, c_in: int, c_out: int, k: int) -> None:
-        conv = nn.Conv2d(c_in, c_out, k, padding=k // 2, bias=False)
-        del conv.weight  # a plain tensor set from the unfused layers: not a second parameter
-        conv.weight = torch.empty(c_out, c_in, k, k)  # type: ignore[assignment]
-        super().__init__(conv)
-
-
 class DepthwisePointwise(nn.Module):
     """``kxk depthwise -> 1x1`` (no biases, no neuron between) on spikes ``[T, B, C, H, W]``.
 
@@ -184,7 +177,7 @@ class DepthwisePointwise(nn.Module):
         self.dw = Conv2d(channels, channels, kernel_size, groups=channels)
         self.pw = Conv2d(channels, c_out, 1, padding=0)
         self.fuse = fuse
-        self.fused = _FusedKxK(channels, c_out, kernel_size)
+        self.fused = FusedConv(channels, c_out, kernel_size, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Spikes ``[T, B, C, H, W]`` -> ``[T, B, C_out, H, W]``."""

@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..layers import BatchNorm2d, Conv2d, MaxPool2d, Synapse, TimeDistributed
+from ..layers.folding import bn_affine, fold_pw_dw_pw
 from ..neurons import ILIF
 
 __all__ = [
@@ -55,13 +56,6 @@ def bn(channels: int) -> BatchNorm2d:
     return BatchNorm2d(channels, eps=_BN_EPS, momentum=_BN_MOMENTUM)
 
 
-def _scale_shift(norm: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
-    """The eval-mode affine map ``y = s * x + b`` of a (time-distributed) batch norm, per channel."""
-    m = norm.module if isinstance(norm, TimeDistributed) else norm
-    s = m.weight / torch.sqrt(m.running_var + m.eps)
-    return s, m.bias - m.running_mean * s
-
-
 class BNPad(nn.Module):
     """Batch norm, then a border of ``pad`` pixels filled with what the norm maps 0 to.
 
@@ -81,7 +75,7 @@ class BNPad(nn.Module):
         y = self.bn(x)
         if self.pad == 0:
             return y
-        fill = _scale_shift(self.bn)[1].detach().view(1, 1, -1, 1, 1)
+        fill = bn_affine(self.bn)[1].detach().view(1, 1, -1, 1, 1)
         # A 0/1 border mask keeps the interior bit-exact (no y - fill + fill round trip).
         border = F.pad(y.new_zeros(1, 1, 1, *y.shape[-2:]), [self.pad] * 4, value=1.0)
         return F.pad(y, [self.pad] * 4) + border * fill
@@ -119,14 +113,9 @@ class RepConv(nn.Module):
     @torch.no_grad()
     def fuse(self) -> Synapse:
         """The equivalent 3x3 conv (``padding 1``, with bias) under the running BN statistics."""
-        a = self.conv1.module.weight[:, :, 0, 0]          # [c, i]
-        s1, b1 = _scale_shift(self.bnpad.bn)               # [c]
-        d = self.dw.module.weight[:, 0]                   # [c, 3, 3]
-        w2 = self.conv2.module.weight[:, :, 0, 0]          # [o, c]
-        s2, b2 = _scale_shift(self.bn)                    # [o]
-        weight = torch.einsum("oc,ckl,c,ci->oikl", w2, d, s1, a) * s2.view(-1, 1, 1, 1)
-        bias = s2 * (w2 @ (b1 * d.sum((1, 2)))) + b2
-        return _dense_synapse(weight, bias)
+        return _dense_synapse(*fold_pw_dw_pw(self.conv1.module.weight[:, :, 0, 0], self.bnpad.bn,
+                                             self.dw.module.weight[:, 0], self.conv2.module.weight[:, :, 0, 0],
+                                             self.bn))
 
 
 class SepRepConv(nn.Module):
@@ -146,7 +135,7 @@ class SepRepConv(nn.Module):
     @torch.no_grad()
     def fuse(self) -> Synapse:
         """The equivalent 3x3 conv (``padding 1``, with bias) under the running BN statistics."""
-        s, b = _scale_shift(self.bnpad.bn)                 # [i]
+        s, b = bn_affine(self.bnpad.bn)                 # [i]
         a = self.conv1.module.weight[:, :, 0, 0]          # [o, i]
         d = self.dw.module.weight[:, 0]                   # [o, 3, 3]
         weight = torch.einsum("okl,oi,i->oikl", d, a, s)
