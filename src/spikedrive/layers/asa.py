@@ -31,6 +31,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .md_attention import _mlp
 from .temporal_attention import _positive_int, check_time_major
 
 __all__ = ["AdvanceSpatialAttention"]
@@ -75,8 +76,7 @@ class AdvanceSpatialAttention(nn.Module):
             raise ValueError(f"{who}: combine must be one of {_COMBINE}, got {combine!r}")
         self.split, self.combine = float(split), combine
         self.k_c, self.k_t = int(self.split * C), int(self.split * T)
-        hidden = max(1, T // reduction)
-        self.score_mlp = nn.Sequential(nn.Linear(T, hidden, bias=False), nn.ReLU(), nn.Linear(hidden, T, bias=False))
+        self.score_mlp = _mlp(T, reduction)
         self.a = nn.Parameter(torch.tensor(0.5))
         self.b = nn.Parameter(torch.tensor(0.5))
         self.important_conv = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2, bias=False)
