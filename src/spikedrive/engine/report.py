@@ -30,7 +30,8 @@ def first_model_input(loader: DataLoader, task: Any, device: Any) -> Any | None:
 
 
 def measure_energy(model: nn.Module, loader: DataLoader, task: Any, device: Any = "cpu",
-                   samples: int = ENERGY_SAMPLES, batch_dim: int = 0) -> EnergyReport | None:
+                   samples: int = ENERGY_SAMPLES, batch_dim: int = 0,
+                   sparse_weights: bool = False) -> EnergyReport | None:
     """Energy per sample of ``model`` on the first ``samples`` samples of ``loader``.
 
     Batches are fed as ``task.model_input(task.to_device(batch, device))`` (e.g. ``[B, C, H, W]``
@@ -38,6 +39,7 @@ def measure_energy(model: nn.Module, loader: DataLoader, task: Any, device: Any 
     so exactly ``samples`` are seen (all of them when the loader holds fewer: the report's
     ``samples`` says how many). One :class:`~spikedrive.analysis.SpikeMonitor` sums over every
     batch, in eval mode without gradients. ``None`` when the task defines no ``model_input``.
+    ``sparse_weights``: pruned (zero) weights cost nothing (see ``SpikeMonitor``).
     """
     if samples < 1:
         raise ValueError(f"measure_energy: samples must be >= 1, got {samples}")
@@ -45,7 +47,7 @@ def measure_energy(model: nn.Module, loader: DataLoader, task: Any, device: Any 
     if pick is None:
         return None
     seen = 0
-    with evaluating(model), SpikeMonitor(model, batch_dim=batch_dim) as monitor:
+    with evaluating(model), SpikeMonitor(model, batch_dim=batch_dim, sparse_weights=sparse_weights) as monitor:
         for batch in loader:
             x = pick(task.to_device(batch, device))
             size = x.shape[batch_dim] if isinstance(x, torch.Tensor) else None

@@ -39,11 +39,12 @@ from ..engine import (
     make_eval_loader, make_train_loader, seed_everything, train,
 )
 from ..engine.io import atomic_write, atomic_write_text
+from ..engine.report import ENERGY_SAMPLES, measure_energy
 from ..models import create_model
 from .api import SCOPES, prune_model
 from .criteria import CRITERIA
 from .methods import apply_masks, get_masks
-from .report import sparse_energy_report, sparsity_report
+from .report import sparsity_report
 
 __all__ = ["PruneConfig", "RoundResult", "ImpResult", "run_imp", "load_prune_config", "round_amounts"]
 
@@ -78,7 +79,7 @@ class PruneConfig:
     reinit_control: bool = False
     stats_batches: int = 8
     keep_magnitude: bool = True
-    energy_samples: int = 256
+    energy_samples: int = ENERGY_SAMPLES
 
     def __post_init__(self) -> None:
         def need(name: str, ok: bool, expected: str) -> None:
@@ -356,10 +357,10 @@ class _Imp:
         report = sparsity_report(model)
         energy: dict[str, float] = {}
         if self.p.energy_samples:
-            x = self._energy_batch()
-            if x is not None:
-                e = sparse_energy_report(copy.deepcopy(model).cpu(), x,
-                                         batch_dim=1 if getattr(self.splits[1], "time_major", False) else 0)
+            e = measure_energy(copy.deepcopy(model).cpu(), make_eval_loader(self.splits[1], self.cfg), self.task,
+                               samples=self.p.energy_samples, sparse_weights=True,
+                               batch_dim=1 if getattr(self.splits[1], "time_major", False) else 0)
+            if e is not None:
                 energy = {"snn_energy_pj": e.snn_energy_pj, "total_sops": e.total_sops,
                           "encoding_macs": e.encoding_macs, "ann_energy_pj": e.ann_energy_pj}
         rr = RoundResult(r, kind, report.sparsity, {l.name: l.sparsity for l in report.layers},
@@ -370,13 +371,6 @@ class _Imp:
                  f"{'n/a' if acc is None else f'{100 * acc:.2f}%'}"
                  + (f"  energy {energy['snn_energy_pj'] / 1e3:.2f} nJ" if energy else ""))
         return rr
-
-    def _energy_batch(self) -> torch.Tensor | None:
-        cfg = dataclasses.replace(self.cfg, eval_batch_size=self.p.energy_samples)
-        for batch in make_eval_loader(self.splits[1], cfg):
-            return self.task.model_input(batch).cpu()
-        return None
-
 
 def _save_state(state: dict[str, torch.Tensor], path: Path) -> None:
     plain = {k: v.detach().to("cpu", copy=True) for k, v in state.items()}
