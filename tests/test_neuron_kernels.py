@@ -113,6 +113,66 @@ def test_ilif_kernel_equals_reference(T, dtype, charge, detach_reset, levels):
     assert ref[0].max() >= 1, "inputs should make some spikes"
 
 
+def _upcast_reference(fn_ref, fn_fused, x, v_init, **params):
+    """The fused kernel on a narrow ``x`` (and ``v_init``) against the reference loop run in
+    float32 on the same values upcast: outputs and gradients of one random loss whose weights
+    are exactly representable in ``x``'s dtype."""
+    results = []
+    for fn, dtype in ((fn_ref, torch.float32), (fn_fused, x.dtype)):
+        xi = x.to(dtype).requires_grad_()
+        vi = v_init.to(dtype).requires_grad_()
+        s, v = fn(xi, v_init=vi, **params)
+        g = torch.Generator().manual_seed(7)
+        ws = torch.randn(s.shape, generator=g).to(x.dtype).to(dtype)
+        wv = torch.randn(v.shape, generator=g).to(x.dtype).to(dtype)
+        ((s * ws).sum() + (v * wv).sum()).backward()
+        results.append((s.detach(), v.detach(), xi.grad, vi.grad))
+    return results
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("kind", ["lif", "ilif"])
+def test_narrow_dtypes_compute_in_float32_and_round_once(dtype, kind):
+    # A bfloat16 / float16 input keeps its dtype in and out, but every step runs in float32: the
+    # result is the float32 reference on the upcast values, rounded once. (The reference loop on
+    # the narrow tensor itself would round the membrane at every operation.)
+    T = 6
+    x = (torch.randn(T, 7, 33, generator=torch.Generator().manual_seed(1)) * 2.5 + 0.5).to(dtype)
+    v_init = (torch.randn(7, 33, generator=torch.Generator().manual_seed(2)) * 0.5).to(dtype)
+    if kind == "lif":
+        params = dict(inv_tau=0.4, v_threshold=0.8, v_reset=0.0, decay_input=True, detach_reset=False,
+                      surrogate=Sigmoid(4.0))
+        ref, fused = _upcast_reference(lif_reference, lif_cpu, x, v_init, **params)
+    else:
+        params = dict(levels=4, beta=0.25, charge="decay", tau=2.0, detach_reset=False)
+        ref, fused = _upcast_reference(ilif_reference, ilif_cpu, x, v_init, **params)
+    (s0, v0, gx0, gv0), (s1, v1, gx1, gv1) = ref, fused
+    assert s1.dtype == v1.dtype == gx1.dtype == gv1.dtype == dtype
+    assert torch.equal(s1.float(), s0), "spikes differ"
+    assert 0 < float((s0 > 0).float().mean()) < 1
+    assert torch.equal(v1, v0.to(dtype)), "final membrane is not the float32 one rounded once"
+    tol = dict(rtol=1e-2, atol=1e-3) if dtype == torch.bfloat16 else dict(rtol=1e-3, atol=1e-4)
+    torch.testing.assert_close(gx1.float(), gx0, **tol)
+    torch.testing.assert_close(gv1.float(), gv0, **tol)
+
+
+def test_bf16_autocast_training_keeps_the_fused_kernel():
+    # Under CPU autocast a Linear feeds the neuron bfloat16: the neuron must take the kernel
+    # (not the slow per-step reference loop) and give the gradients of the float32 run.
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(16, 32)
+    x = torch.randn(4, 3, 16)
+    seen = []
+    neuron = LIF(tau=2.0, detach_reset=True)
+    neuron.register_forward_hook(lambda m, inp, out: seen.append(inp[0].dtype))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = neuron(layer(x))
+    assert seen == [torch.bfloat16] and out.dtype == torch.bfloat16
+    assert type(out.grad_fn).__name__ == "_FusedLIFBackward"
+    out.float().sum().backward()
+    assert layer.weight.grad is not None and torch.isfinite(layer.weight.grad).all()
+
+
 def test_ilif_kernel_rounds_ties_to_even():
     # H = 0.5, 1.5, 2.5, 3.5 and 4.5 (clamped to 4) on the first step.
     x = torch.tensor([[0.5, 1.5, 2.5, 3.5, 4.5]])
@@ -178,11 +238,13 @@ def test_auto_uses_the_kernel_where_it_can_and_the_reference_elsewhere():
     assert resolve_kernel("lif", "auto", x, {**lif, "surrogate": Sigmoid()}) is lif_cpu
     assert resolve_kernel("lif", "auto", x, {**lif, "surrogate": _Doubled()}) is ref_fn
     assert resolve_kernel("lif", "auto", x, {**lif, "inv_tau": torch.full((3,), 0.5), "surrogate": Sigmoid()}) is ref_fn
-    assert resolve_kernel("lif", "auto", x.half(), {**lif, "surrogate": Sigmoid()}) is ref_fn
+    assert resolve_kernel("lif", "auto", x.bfloat16(), {**lif, "surrogate": Sigmoid()}) is lif_cpu
+    assert resolve_kernel("lif", "auto", x.half(), {**lif, "surrogate": Sigmoid()}) is lif_cpu
+    assert resolve_kernel("lif", "auto", x.to(torch.complex64), {**lif, "surrogate": Sigmoid()}) is ref_fn
     with pytest.raises(ValueError, match="backend='cpu' cannot run"):
         resolve_kernel("lif", "cpu", x, {**lif, "surrogate": _Doubled()})
     with pytest.raises(ValueError, match="backend='cpu' cannot run"):
-        resolve_kernel("lif", "cpu", x.half(), {**lif, "surrogate": Sigmoid()})
+        resolve_kernel("lif", "cpu", x.to(torch.complex64), {**lif, "surrogate": Sigmoid()})
 
 
 def test_custom_surrogate_still_trains_through_auto():

@@ -12,7 +12,7 @@ import spikedrive.models.sdt  # noqa: F401  (registers the SDT models)
 import spikedrive.models.sdt_v2  # noqa: F401
 from spikedrive.analysis import NotSpikeDrivenError, assert_spike_driven, energy_report
 from spikedrive.layers.sdsa import RepConv, SpikeDrivenSelfAttention, sdt_lif
-from spikedrive.layers.sdt_blocks import DepthwisePointwise
+from spikedrive.layers.sdt_blocks import ChannelsLastNeuron, DepthwisePointwise
 from spikedrive.layers.spike_products import SpikeLinearAttention
 from spikedrive.models.registry import create_model, model_default_input
 from spikedrive.models.sdt import SpikeDrivenTransformer
@@ -224,6 +224,34 @@ def test_direct_encoding_runs_the_encoding_conv_once_with_the_same_result() -> N
     model.stem.encode[0].register_forward_hook(lambda m, a, o: calls.append(tuple(a[0].shape)))
     torch.testing.assert_close(model(img), model(repeated))
     assert calls == [(1, 2, 3, 32, 32), (3, 2, 3, 32, 32)]
+
+
+def test_stem_keeps_channels_last_memory_through_the_encoded_steps_and_their_gradient() -> None:
+    # The direct-encoded steps are one stride-0 expansion: the first neuron and max-pool must see
+    # (and the encoding BN's backward must get) channels-last tensors; an NCHW max-pool or a
+    # mixed-layout BN backward is several times slower on CPU. Same values as the NCHW path.
+    torch.manual_seed(0)
+    model = create_model("sdt_tiny", T=3, pooling="1111")
+    img = torch.rand(2, 3, 32, 32)
+    seen: dict[str, torch.Tensor] = {}
+    model.stem.stages[0][-1].register_forward_hook(lambda m, a, o: seen.setdefault("pool_in", a[0]))
+    bn = model.stem.encode[1]
+
+    def watch_gradient(module: torch.nn.Module, args: tuple, out: torch.Tensor) -> None:
+        out.register_hook(lambda g: seen.setdefault("bn_grad", g))
+
+    bn.register_forward_hook(watch_gradient)
+    model(img).sum().backward()
+    channels_last = torch.channels_last
+    assert seen["pool_in"].flatten(0, 1).is_contiguous(memory_format=channels_last)
+    assert seen["bn_grad"].flatten(0, 1).is_contiguous(memory_format=channels_last)
+
+    lif = sdt_lif()
+    step = torch.randn(8, 8, 5, 5).contiguous(memory_format=channels_last)
+    x = step[None].expand(3, -1, -1, -1, -1)  # [3, 8, 8, 5, 5], stride 0 over time
+    out = ChannelsLastNeuron(lif)(x)
+    assert out[0].is_contiguous(memory_format=channels_last)
+    assert torch.equal(out, sdt_lif()(x.contiguous()))
 
 
 def test_wrong_input_shapes_are_refused_naming_the_expected_layout() -> None:

@@ -34,8 +34,11 @@ class ChannelsLastNeuron(nn.Module):
 
     A neuron is elementwise over everything but time, so it may see the tensor as the
     contiguous ``[T, B, H, W, C]`` it physically is; the fused kernels need a contiguous input and
-    would otherwise copy to NCHW, which the next (channels-last) conv would copy back. With an
-    NCHW input this is the plain neuron call.
+    would otherwise copy to NCHW, which the next (channels-last) conv and max-pool would pay for
+    (an NCHW max-pool is several times slower on CPU). A step that is channels-last but not laid
+    out contiguously over time (the stem's direct-encoded input, expanded over ``T`` with stride
+    0) is gathered once into ``[T, B, H, W, C]`` order. With an NCHW input this is the plain
+    neuron call.
     """
 
     def __init__(self, neuron: SpikingNeuron) -> None:
@@ -44,10 +47,10 @@ class ChannelsLastNeuron(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``[T, B, C, H, W] -> [T, B, C, H, W]`` spikes, in ``x``'s memory layout."""
-        if x.dim() == 5:
-            nhwc = x.permute(0, 1, 3, 4, 2)
-            if nhwc.is_contiguous() and not x.is_contiguous():
-                return self.neuron(nhwc).permute(0, 1, 4, 2, 3)
+        if x.dim() == 5 and x.shape[0] > 0:
+            step = x[0]
+            if step.is_contiguous(memory_format=torch.channels_last) and not step.is_contiguous():
+                return self.neuron(x.permute(0, 1, 3, 4, 2).contiguous()).permute(0, 1, 4, 2, 3)
         return self.neuron(x)
 
 
@@ -102,7 +105,9 @@ class SpikingPatchSplitting(nn.Module):
         """``[T, B, C_in, H, W]`` -> membrane ``[T, B, D, H', W']`` (channels-last memory)."""
         steps = x.shape[0]
         if steps > 1 and x.stride(0) == 0:
-            u = self.encode(x[:1]).expand(steps, *x.shape[1:2], -1, -1, -1)
+            # Expanded in [T, B, H, W, C] order, so the backward's sum over T comes out
+            # channels-last like the encoding BN's input (a mixed-layout BN backward is ~5x slower).
+            u = self.encode(x[:1]).permute(0, 1, 3, 4, 2).expand(steps, -1, -1, -1, -1).permute(0, 1, 4, 2, 3)
         else:
             u = self.encode(x)
         u = self.stages(u)

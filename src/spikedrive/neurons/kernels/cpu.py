@@ -23,6 +23,7 @@ import torch
 __all__ = ["cpu_ops", "cpu_kernel_error", "cpu_tensor_supported"]
 
 _SOURCE = Path(__file__).parent / "csrc" / "neurons_cpu.cpp"
+_CPU_DTYPES = (torch.float32, torch.float64, torch.bfloat16, torch.float16)
 _LOCK = threading.Lock()
 _STATE: dict[str, Any] = {"ops": None, "error": None, "tried": False, "warned": False}
 
@@ -38,6 +39,10 @@ def _build_flags() -> list[str]:
     if capability in ("AVX2", "AVX512"):
         # torch reports AVX2 only on CPUs with FMA too; the kernel uses FMA in its exp alone.
         flags += ["-mavx2", "-mfma"]
+    if capability == "AVX512":
+        # torch reports AVX512 only with the F, BW, VL and DQ subsets (its own kernels use them).
+        # 512-bit vectors: the surrogate's exp and division are compute-bound in backward.
+        flags += ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mprefer-vector-width=512"]
     return flags
 
 
@@ -129,10 +134,11 @@ def cpu_kernel_error() -> str | None:
 
 
 def cpu_tensor_supported(x: torch.Tensor) -> bool:
-    """Whether the CPU kernel can run on ``x`` (a float32/float64 CPU tensor) and is built.
+    """Whether the CPU kernel can run on ``x`` (a float32, float64, bfloat16 or float16 CPU tensor;
+    the narrow types are computed in float32) and is built.
 
     The first time it is found missing, warn once that the reference loop runs instead."""
-    if x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64):
+    if x.device.type != "cpu" or x.dtype not in _CPU_DTYPES:
         return False
     if _STATE["ops"] is not None:  # every neuron call asks: no lock once the outcome is known
         return True

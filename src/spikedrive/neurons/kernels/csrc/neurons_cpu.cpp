@@ -13,8 +13,15 @@
 // membrane is bit-identical to PyTorch's and so are the spikes. Only surrogate derivatives use
 // an approximation (a polynomial exp accurate to about 2 ulp), which stays within float
 // tolerance.
+//
+// Precision: tensors are read and written in their own dtype (io_t) but every step is computed in
+// at::opmath_type<io_t> (float for bfloat16 and float16), as PyTorch computes inside one kernel.
+// A bfloat16 run therefore equals the float32 reference on the upcast input, rounded once on the
+// way out: spikes (0/1, or integers up to 256 for I-LIF) are exact, the membrane never drifts by
+// a rounding per step, and mixed-precision training keeps the fused path.
 
 #include <ATen/ATen.h>
+#include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
@@ -22,6 +29,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 namespace {
@@ -34,14 +42,26 @@ int64_t block_for(int64_t T) {
 
 enum SurrogateCode : int64_t { kSigmoid = 0, kAtan = 1, kRectangle = 2, kStraightThrough = 3 };
 
-// dst[0:len] = src[offset:offset+len], or `fill` where src is null. The branch stays outside the
-// loop: inside, it kept GCC from vectorising the copy.
-template <typename scalar_t>
-inline void load_or_fill(scalar_t* dst, const scalar_t* src, int64_t offset, int64_t len, scalar_t fill) {
-  if (src) {
+// dst[0:len] = src[offset:offset+len] in the compute type, or `fill` where src is null. The
+// branch stays outside the loop: inside, it kept GCC from vectorising the copy.
+template <typename scalar_t, typename io_t>
+inline void load_or_fill(scalar_t* dst, const io_t* src, int64_t offset, int64_t len, scalar_t fill) {
+  if (!src) {
+    std::fill(dst, dst + len, fill);
+  } else if constexpr (std::is_same_v<scalar_t, io_t>) {
     std::memcpy(dst, src + offset, len * sizeof(scalar_t));
   } else {
-    std::fill(dst, dst + len, fill);
+    for (int64_t i = 0; i < len; ++i) dst[i] = static_cast<scalar_t>(src[offset + i]);
+  }
+}
+
+// dst[0:len] = src[0:len] in the storage type (rounded once where it is narrower).
+template <typename io_t, typename scalar_t>
+inline void store(io_t* dst, const scalar_t* src, int64_t len) {
+  if constexpr (std::is_same_v<scalar_t, io_t>) {
+    std::memcpy(dst, src, len * sizeof(scalar_t));
+  } else {
+    for (int64_t i = 0; i < len; ++i) dst[i] = static_cast<io_t>(src[i]);
   }
 }
 
@@ -108,6 +128,7 @@ struct LifConstants {
 // input, the spike H emits, and the membrane after the reset.
 template <typename scalar_t, bool kHard, bool kDecayInput>
 struct LifDynamics {
+  using value_type = scalar_t;
   LifConstants<scalar_t> c;
 
   scalar_t initial() const { return c.rest; }
@@ -132,9 +153,10 @@ struct LifDynamics {
 };
 
 // Forward of any neuron: spikes [T, N] and, when v_out is not null, the final membrane [N].
-template <typename scalar_t, typename Dynamics>
-void forward_impl(const scalar_t* x, const scalar_t* v_init, scalar_t* spikes, scalar_t* v_out,
+template <typename io_t, typename Dynamics>
+void forward_impl(const io_t* x, const io_t* v_init, io_t* spikes, io_t* v_out,
                   int64_t T, int64_t N, const Dynamics& d) {
+  using scalar_t = typename Dynamics::value_type;
   at::parallel_for(0, N, grain_for(T), [&](int64_t begin, int64_t end) {
     const int64_t kBlock = block_for(T);
     std::vector<scalar_t> v(kBlock);
@@ -142,32 +164,32 @@ void forward_impl(const scalar_t* x, const scalar_t* v_init, scalar_t* spikes, s
       const int64_t len = std::min(kBlock, end - n0);
       load_or_fill(v.data(), v_init, n0, len, d.initial());
       for (int64_t t = 0; t < T; ++t) {
-        const scalar_t* xt = x + t * N + n0;
-        scalar_t* st = spikes + t * N + n0;
+        const io_t* xt = x + t * N + n0;
+        io_t* st = spikes + t * N + n0;
         for (int64_t i = 0; i < len; ++i) {
-          const scalar_t h = d.charge(v[i], xt[i]);
+          const scalar_t h = d.charge(v[i], static_cast<scalar_t>(xt[i]));
           const scalar_t s = d.spike(h);
-          st[i] = s;
+          st[i] = static_cast<io_t>(s);
           v[i] = d.settle(h, s);
         }
       }
-      if (v_out) std::memcpy(v_out + n0, v.data(), len * sizeof(scalar_t));
+      if (v_out) store(v_out + n0, v.data(), len);
     }
   });
 }
 
 // Backward's first pass over one block of `len` neurons from n0: the charged membrane H of
 // every step into h_buf ([T, stride]) and, if v_buf is not null, the membrane before each step.
-template <typename scalar_t, typename Dynamics>
-void recompute_block(const scalar_t* x, const scalar_t* v_init, int64_t T, int64_t N, int64_t n0, int64_t len,
+template <typename io_t, typename scalar_t, typename Dynamics>
+void recompute_block(const io_t* x, const io_t* v_init, int64_t T, int64_t N, int64_t n0, int64_t len,
                      int64_t stride, scalar_t* v, scalar_t* h_buf, scalar_t* v_buf, const Dynamics& d) {
   load_or_fill(v, v_init, n0, len, d.initial());
   for (int64_t t = 0; t < T; ++t) {
-    const scalar_t* xt = x + t * N + n0;
+    const io_t* xt = x + t * N + n0;
     scalar_t* ht = h_buf + t * stride;
     if (v_buf) std::memcpy(v_buf + t * stride, v, len * sizeof(scalar_t));
     for (int64_t i = 0; i < len; ++i) {
-      const scalar_t h = d.charge(v[i], xt[i]);
+      const scalar_t h = d.charge(v[i], static_cast<scalar_t>(xt[i]));
       ht[i] = h;
       v[i] = d.settle(h, d.spike(h));
     }
@@ -178,9 +200,10 @@ void recompute_block(const scalar_t* x, const scalar_t* v_init, int64_t T, int64
 // the template switches and vectorises; a null grad_v reads as zeros. With kGradK, dL/dk is accumulated per lane
 // (a float sum across lanes would need reassociation, which -O3 rightly refuses) and summed in
 // double at the end of each block.
-template <typename scalar_t, bool kHard, bool kDecayInput, bool kDetach, int64_t kSurrogate, bool kGradK>
-void lif_backward_impl(const scalar_t* grad_s, const scalar_t* grad_v, const scalar_t* x,
-                       const scalar_t* v_init, scalar_t* grad_x, scalar_t* grad_v_init,
+template <typename io_t, typename scalar_t, bool kHard, bool kDecayInput, bool kDetach, int64_t kSurrogate,
+          bool kGradK>
+void lif_backward_impl(const io_t* grad_s, const io_t* grad_v, const io_t* x,
+                       const io_t* v_init, io_t* grad_x, io_t* grad_v_init,
                        double* grad_k_partial, int64_t T, int64_t N, LifConstants<scalar_t> c,
                        scalar_t p0, scalar_t p1) {
   const LifDynamics<scalar_t, kHard, kDecayInput> d{c};
@@ -199,14 +222,14 @@ void lif_backward_impl(const scalar_t* grad_s, const scalar_t* grad_v, const sca
       // Walk back in time; gv holds dL/dV_t on entry and dL/dV_{t-1} on exit.
       for (int64_t t = T - 1; t >= 0; --t) {
         const scalar_t* ht = h_buf.data() + t * kBlock;
-        const scalar_t* gst = grad_s + t * N + n0;
-        const scalar_t* xt = x + t * N + n0;
+        const io_t* gst = grad_s + t * N + n0;
+        const io_t* xt = x + t * N + n0;
         const scalar_t* vp = kGradK ? v_buf.data() + t * kBlock : nullptr;
-        scalar_t* gxt = grad_x + t * N + n0;
+        io_t* gxt = grad_x + t * N + n0;
         for (int64_t i = 0; i < len; ++i) {
           const scalar_t h = ht[i];
           const scalar_t z = h - c.vth;
-          scalar_t ds = gst[i];
+          scalar_t ds = static_cast<scalar_t>(gst[i]);
           scalar_t dv_dh = scalar_t(1);
           if constexpr (kHard) {
             dv_dh = z >= scalar_t(0) ? scalar_t(0) : scalar_t(1);
@@ -215,9 +238,9 @@ void lif_backward_impl(const scalar_t* grad_s, const scalar_t* grad_v, const sca
             if constexpr (!kDetach) ds -= gv[i] * c.vth;
           }
           const scalar_t gh = gv[i] * dv_dh + ds * surrogate_derivative<scalar_t, kSurrogate>(z, p0, p1);
-          gxt[i] = kDecayInput ? gh * c.k : gh;
+          gxt[i] = static_cast<io_t>(kDecayInput ? gh * c.k : gh);
           if constexpr (kGradK) {
-            const scalar_t dh_dk = kDecayInput ? xt[i] - (vp[i] - c.rest) : -(vp[i] - c.rest);
+            const scalar_t dh_dk = kDecayInput ? static_cast<scalar_t>(xt[i]) - (vp[i] - c.rest) : -(vp[i] - c.rest);
             gk[i] += gh * dh_dk;
           }
           gv[i] = gh * (scalar_t(1) - c.k);
@@ -226,7 +249,7 @@ void lif_backward_impl(const scalar_t* grad_s, const scalar_t* grad_v, const sca
       if constexpr (kGradK) {
         for (int64_t i = 0; i < len; ++i) grad_k += static_cast<double>(gk[i]);
       }
-      if (grad_v_init) std::memcpy(grad_v_init + n0, gv.data(), len * sizeof(scalar_t));
+      if (grad_v_init) store(grad_v_init + n0, gv.data(), len);
     }
     if constexpr (kGradK) grad_k_partial[at::get_thread_num()] += grad_k;
   });
@@ -252,6 +275,7 @@ inline scalar_t ilif_quantize(scalar_t h, scalar_t levels) {
 
 template <typename scalar_t, bool kTauCharge>
 struct IlifDynamics {
+  using value_type = scalar_t;
   IlifConstants<scalar_t> c;
 
   scalar_t initial() const { return scalar_t(0); }
@@ -266,9 +290,9 @@ struct IlifDynamics {
   scalar_t settle(scalar_t h, scalar_t s) const { return h - s; }
 };
 
-template <typename scalar_t, bool kTauCharge, bool kDetach>
-void ilif_backward_impl(const scalar_t* grad_s, const scalar_t* grad_v, const scalar_t* x,
-                        const scalar_t* v_init, scalar_t* grad_x, scalar_t* grad_v_init,
+template <typename io_t, typename scalar_t, bool kTauCharge, bool kDetach>
+void ilif_backward_impl(const io_t* grad_s, const io_t* grad_v, const io_t* x,
+                        const io_t* v_init, io_t* grad_x, io_t* grad_v_init,
                         int64_t T, int64_t N, IlifConstants<scalar_t> c) {
   const IlifDynamics<scalar_t, kTauCharge> d{c};
   at::parallel_for(0, N, grain_for(T), [&](int64_t begin, int64_t end) {
@@ -281,25 +305,25 @@ void ilif_backward_impl(const scalar_t* grad_s, const scalar_t* grad_v, const sc
       load_or_fill(gv.data(), grad_v, n0, len, scalar_t(0));
       for (int64_t t = T - 1; t >= 0; --t) {
         const scalar_t* ht = h_buf.data() + t * kBlock;
-        const scalar_t* gst = grad_s + t * N + n0;
-        scalar_t* gxt = grad_x + t * N + n0;
+        const io_t* gst = grad_s + t * N + n0;
+        io_t* gxt = grad_x + t * N + n0;
         for (int64_t i = 0; i < len; ++i) {
           const scalar_t h = ht[i];
           const bool inside = h >= scalar_t(0) && h <= c.levels;
-          scalar_t ds = gst[i];
+          scalar_t ds = static_cast<scalar_t>(gst[i]);
           if constexpr (!kDetach) ds -= gv[i];
           const scalar_t gh = gv[i] + (inside ? ds : scalar_t(0));
           if constexpr (kTauCharge) {
             const scalar_t g_in = gh / c.tau;
-            gxt[i] = g_in;
+            gxt[i] = static_cast<io_t>(g_in);
             gv[i] = gh - g_in;
           } else {
-            gxt[i] = gh;
+            gxt[i] = static_cast<io_t>(gh);
             gv[i] = gh * c.beta;
           }
         }
       }
-      if (grad_v_init) std::memcpy(grad_v_init + n0, gv.data(), len * sizeof(scalar_t));
+      if (grad_v_init) store(grad_v_init + n0, gv.data(), len);
     }
   });
 }
@@ -312,8 +336,9 @@ int64_t neurons_per_step(const at::Tensor& x) { return x.size(0) > 0 ? x.numel()
 
 void check_input(const at::Tensor& x, const char* op) {
   TORCH_CHECK(x.device().is_cpu(), op, ": expected a CPU tensor, got ", x.device());
-  TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble, op,
-              ": expected float32 or float64, got ", x.scalar_type());
+  const auto dtype = x.scalar_type();
+  TORCH_CHECK(dtype == at::kFloat || dtype == at::kDouble || dtype == at::kBFloat16 || dtype == at::kHalf, op,
+              ": expected float32, float64, bfloat16 or float16, got ", dtype);
   TORCH_CHECK(x.dim() >= 1 && x.is_contiguous(), op, ": expected a contiguous [T, ...] tensor");
 }
 
@@ -387,12 +412,13 @@ std::tuple<at::Tensor, at::Tensor> lif_forward(const at::Tensor& x, const std::o
   const ForwardTensors f = prepare_forward(x, v_init, need_state, "spikedrive::lif_forward");
   const at::Tensor &v0 = f.v0, &spikes = f.spikes, &v_out = f.v_out;
   const int64_t T = f.T, N = f.N;
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lif_forward", [&] {
-    const LifConstants<scalar_t> c{scalar_t(inv_tau), scalar_t(v_rest), scalar_t(v_threshold)};
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, x.scalar_type(), "lif_forward", [&] {
+    using compute_t = at::opmath_type<scalar_t>;
+    const LifConstants<compute_t> c{compute_t(inv_tau), compute_t(v_rest), compute_t(v_threshold)};
     SD_BOOL_SWITCH(hard_reset, kHard, [&] {
       SD_BOOL_SWITCH(decay_input, kDecayInput, [&] {
         forward_impl(x.data_ptr<scalar_t>(), ptr_or_null<scalar_t>(v0), spikes.data_ptr<scalar_t>(),
-                     ptr_or_null<scalar_t>(v_out), T, N, LifDynamics<scalar_t, kHard, kDecayInput>{c});
+                     ptr_or_null<scalar_t>(v_out), T, N, LifDynamics<compute_t, kHard, kDecayInput>{c});
       });
     });
   });
@@ -409,18 +435,19 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> lif_backward(
   const at::Tensor &gs = b.gs, &gv = b.gv, &v0 = b.v0, &grad_x = b.grad_x, &grad_v_init = b.grad_v_init;
   const int64_t T = b.T, N = b.N;
   std::vector<double> partial(static_cast<size_t>(at::get_num_threads()), 0.0);
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lif_backward", [&] {
-    const LifConstants<scalar_t> c{scalar_t(inv_tau), scalar_t(v_rest), scalar_t(v_threshold)};
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, x.scalar_type(), "lif_backward", [&] {
+    using compute_t = at::opmath_type<scalar_t>;
+    const LifConstants<compute_t> c{compute_t(inv_tau), compute_t(v_rest), compute_t(v_threshold)};
     auto run = [&](auto surrogate_tag) {
       constexpr int64_t kSurrogate = decltype(surrogate_tag)::value;
       SD_BOOL_SWITCH(hard_reset, kHard, [&] {
         SD_BOOL_SWITCH(decay_input, kDecayInput, [&] {
           SD_BOOL_SWITCH(detach_reset, kDetach, [&] {
             SD_BOOL_SWITCH(need_grad_inv_tau, kGradK, [&] {
-              lif_backward_impl<scalar_t, kHard, kDecayInput, kDetach, kSurrogate, kGradK>(
+              lif_backward_impl<scalar_t, compute_t, kHard, kDecayInput, kDetach, kSurrogate, kGradK>(
                   gs.data_ptr<scalar_t>(), ptr_or_null<scalar_t>(gv), x.data_ptr<scalar_t>(),
                   ptr_or_null<scalar_t>(v0), grad_x.data_ptr<scalar_t>(), ptr_or_null<scalar_t>(grad_v_init),
-                  partial.data(), T, N, c, scalar_t(p0), scalar_t(p1));
+                  partial.data(), T, N, c, compute_t(p0), compute_t(p1));
             });
           });
         });
@@ -444,11 +471,12 @@ std::tuple<at::Tensor, at::Tensor> ilif_forward(const at::Tensor& x, const std::
   const ForwardTensors f = prepare_forward(x, v_init, need_state, "spikedrive::ilif_forward");
   const at::Tensor &v0 = f.v0, &spikes = f.spikes, &v_out = f.v_out;
   const int64_t T = f.T, N = f.N;
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "ilif_forward", [&] {
-    const IlifConstants<scalar_t> c{scalar_t(levels), scalar_t(beta), scalar_t(tau)};
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, x.scalar_type(), "ilif_forward", [&] {
+    using compute_t = at::opmath_type<scalar_t>;
+    const IlifConstants<compute_t> c{compute_t(levels), compute_t(beta), compute_t(tau)};
     SD_BOOL_SWITCH(tau_charge, kTauCharge, [&] {
       forward_impl(x.data_ptr<scalar_t>(), ptr_or_null<scalar_t>(v0), spikes.data_ptr<scalar_t>(),
-                   ptr_or_null<scalar_t>(v_out), T, N, IlifDynamics<scalar_t, kTauCharge>{c});
+                   ptr_or_null<scalar_t>(v_out), T, N, IlifDynamics<compute_t, kTauCharge>{c});
     });
   });
   return {spikes, v_out};
@@ -461,11 +489,12 @@ std::tuple<at::Tensor, at::Tensor> ilif_backward(const std::optional<at::Tensor>
   const BackwardTensors b = prepare_backward(grad_spikes, grad_v, x, v_init, "spikedrive::ilif_backward");
   const at::Tensor &gs = b.gs, &gv = b.gv, &v0 = b.v0, &grad_x = b.grad_x, &grad_v_init = b.grad_v_init;
   const int64_t T = b.T, N = b.N;
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "ilif_backward", [&] {
-    const IlifConstants<scalar_t> c{scalar_t(levels), scalar_t(beta), scalar_t(tau)};
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, x.scalar_type(), "ilif_backward", [&] {
+    using compute_t = at::opmath_type<scalar_t>;
+    const IlifConstants<compute_t> c{compute_t(levels), compute_t(beta), compute_t(tau)};
     SD_BOOL_SWITCH(tau_charge, kTauCharge, [&] {
       SD_BOOL_SWITCH(detach_reset, kDetach, [&] {
-        ilif_backward_impl<scalar_t, kTauCharge, kDetach>(gs.data_ptr<scalar_t>(), ptr_or_null<scalar_t>(gv),
+        ilif_backward_impl<scalar_t, compute_t, kTauCharge, kDetach>(gs.data_ptr<scalar_t>(), ptr_or_null<scalar_t>(gv),
                                                           x.data_ptr<scalar_t>(), ptr_or_null<scalar_t>(v0),
                                                           grad_x.data_ptr<scalar_t>(),
                                                           ptr_or_null<scalar_t>(grad_v_init), T, N, c);
