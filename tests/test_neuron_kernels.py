@@ -196,6 +196,28 @@ def test_non_contiguous_inputs(layout):
     assert_same(*run_both(ilif_reference, ilif_cpu, x, levels=4, beta=0.25), torch.float32)
 
 
+@pytest.mark.parametrize("time_axis", ["dense", "expanded"])
+def test_channels_last_steps_keep_their_layout_with_the_reference_values(time_axis):
+    # [T, B, C, H, W] whose steps are channels-last: spikes come back in the same layout (no NCHW
+    # copy), and values, membranes and gradients (v_init given in NCHW) equal the reference's.
+    g = torch.Generator().manual_seed(5)
+    step = (torch.randn(2, 6, 5, 4, generator=g) * 2).contiguous(memory_format=torch.channels_last)
+    if time_axis == "dense":
+        x = torch.stack([step * (t + 1) / 2 for t in range(3)])
+        x = x.permute(0, 1, 3, 4, 2).contiguous().permute(0, 1, 4, 2, 3)
+    else:
+        x = step[None].expand(3, -1, -1, -1, -1)
+    v_init = torch.randn(2, 6, 5, 4, generator=g) * 0.5
+    params = dict(inv_tau=0.5, v_threshold=1.0, v_reset=0.0, decay_input=True, detach_reset=False,
+                  surrogate=Sigmoid())
+    ref, fused = run_both(lif_reference, lif_cpu, x, v_init=v_init, **params)
+    assert_same(ref, fused, torch.float32)
+    assert_same(*run_both(ilif_reference, ilif_cpu, x, v_init=v_init, levels=4, beta=0.25), torch.float32)
+    spikes, v = lif_cpu(x, v_init=v_init, **params)
+    assert spikes[0].is_contiguous(memory_format=torch.channels_last) and spikes.stride(0) == spikes[0].numel()
+    assert v.is_contiguous(memory_format=torch.channels_last)
+
+
 def test_many_neurons_split_across_threads_and_blocks():
     # More neurons than one block and one thread's share, and not a multiple of either.
     x = torch.randn(3, 2, 70_001, generator=torch.Generator().manual_seed(1)) * 2

@@ -12,7 +12,7 @@ import spikedrive.models.sdt  # noqa: F401  (registers the SDT models)
 import spikedrive.models.sdt_v2  # noqa: F401
 from spikedrive.analysis import NotSpikeDrivenError, assert_spike_driven, energy_report
 from spikedrive.layers.sdsa import RepConv, SpikeDrivenSelfAttention, sdt_lif
-from spikedrive.layers.sdt_blocks import ChannelsLastNeuron, DepthwisePointwise
+from spikedrive.layers.sdt_blocks import DepthwisePointwise
 from spikedrive.layers.spike_products import SpikeLinearAttention
 from spikedrive.models.registry import create_model, model_default_input
 from spikedrive.models.sdt import SpikeDrivenTransformer
@@ -249,7 +249,7 @@ def test_stem_keeps_channels_last_memory_through_the_encoded_steps_and_their_gra
     lif = sdt_lif()
     step = torch.randn(8, 8, 5, 5).contiguous(memory_format=channels_last)
     x = step[None].expand(3, -1, -1, -1, -1)  # [3, 8, 8, 5, 5], stride 0 over time
-    out = ChannelsLastNeuron(lif)(x)
+    out = lif(x)
     assert out[0].is_contiguous(memory_format=channels_last)
     assert torch.equal(out, sdt_lif()(x.contiguous()))
 

@@ -22,36 +22,28 @@ from .folding import FusedConv
 from .time_distributed import BatchNorm2d, Conv2d, Linear
 
 __all__ = [
-    "ChannelsLastNeuron", "SpikingPatchSplitting", "SpikingMLP", "SpikingConvMLP", "SDTBlock",
+    "encode_once", "SpikingPatchSplitting", "SpikingMLP", "SpikingConvMLP", "SDTBlock",
     "DepthwisePointwise", "SepConv", "ConvBlock", "DownsampleV2", "MetaBlock",
 ]
 
 NeuronFactory = Callable[..., SpikingNeuron]
 
 
-class ChannelsLastNeuron(nn.Module):
-    """Runs a neuron on ``[T, B, C, H, W]`` held in channels-last memory without a copy.
-
-    A neuron is elementwise over everything but time, so it may see the tensor as the
-    contiguous ``[T, B, H, W, C]`` it physically is; the fused kernels need a contiguous input and
-    would otherwise copy to NCHW, which the next (channels-last) conv and max-pool would pay for
-    (an NCHW max-pool is several times slower on CPU). A step that is channels-last but not laid
-    out contiguously over time (the stem's direct-encoded input, expanded over ``T`` with stride
-    0) is gathered once into ``[T, B, H, W, C]`` order. With an NCHW input this is the plain
-    neuron call.
-    """
-
-    def __init__(self, neuron: SpikingNeuron) -> None:
-        super().__init__()
-        self.neuron = neuron
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``[T, B, C, H, W] -> [T, B, C, H, W]`` spikes, in ``x``'s memory layout."""
-        if x.dim() == 5 and x.shape[0] > 0:
-            step = x[0]
-            if step.is_contiguous(memory_format=torch.channels_last) and not step.is_contiguous():
-                return self.neuron(x.permute(0, 1, 3, 4, 2).contiguous()).permute(0, 1, 4, 2, 3)
-        return self.neuron(x)
+def encode_once(encode: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``encode(x)`` for a stateless ``encode`` (conv, BN) on ``[T, B, C, H, W]``; a direct-encoded
+    input (one image expanded over ``T`` with stride 0, see
+    :func:`spikedrive.encoding.direct_encode`) goes through once and is expanded afterwards: the
+    same values and gradients (BN's batch statistics over ``T`` copies equal those over one),
+    ``1/T`` of the work."""
+    steps = x.shape[0]
+    if steps <= 1 or x.stride(0) != 0:
+        return encode(x)
+    u = encode(x[:1])
+    if u.dim() == 5 and u[0].is_contiguous(memory_format=torch.channels_last):
+        # Expanded in [T, B, H, W, C] order, so the backward's sum over T comes out channels-last
+        # like the BN's input (a mixed-layout BN backward is ~5x slower on CPU).
+        return u.permute(0, 1, 3, 4, 2).expand(steps, -1, -1, -1, -1).permute(0, 1, 4, 2, 3)
+    return u.expand(steps, *u.shape[1:])
 
 
 class SpikingPatchSplitting(nn.Module):
@@ -92,25 +84,18 @@ class SpikingPatchSplitting(nn.Module):
         for i, c in enumerate(widths):
             layers: list[nn.Module] = [] if i == 0 else [Conv2d(widths[i - 1], c, 3), BatchNorm2d(c)]
             if i < 3:
-                layers.append(ChannelsLastNeuron(make()))
+                layers.append(make())
             if pooling[i] == "1":
                 layers.append(MaxPool2d(3, 2, 1))
             stages.append(nn.Sequential(*layers))
         self.stages = nn.Sequential(*stages)
-        self.rpe = nn.Sequential(ChannelsLastNeuron(make()), Conv2d(dim, dim, 3), BatchNorm2d(dim))
+        self.rpe = nn.Sequential(make(), Conv2d(dim, dim, 3), BatchNorm2d(dim))
         self.downsampling = 2 ** pooling.count("1")
         self.to(memory_format=torch.channels_last)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``[T, B, C_in, H, W]`` -> membrane ``[T, B, D, H', W']`` (channels-last memory)."""
-        steps = x.shape[0]
-        if steps > 1 and x.stride(0) == 0:
-            # Expanded in [T, B, H, W, C] order, so the backward's sum over T comes out
-            # channels-last like the encoding BN's input (a mixed-layout BN backward is ~5x slower).
-            u = self.encode(x[:1]).permute(0, 1, 3, 4, 2).expand(steps, -1, -1, -1, -1).permute(0, 1, 4, 2, 3)
-        else:
-            u = self.encode(x)
-        u = self.stages(u)
+        u = self.stages(encode_once(self.encode, x))
         return u + self.rpe(u)
 
 
@@ -190,6 +175,12 @@ class DepthwisePointwise(nn.Module):
             wd, wp = self.dw.module.weight[:, 0], self.pw.module.weight[:, :, 0, 0]
             self.fused.module.weight = wp[:, :, None, None] * wd[None]
             return self.fused(x)
+        if x.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
+            # oneDNN's bfloat16 depthwise backward is about 2x slower than its float32 one on
+            # CPU (channels-last, 7x7): run this conv in float32 (spikes are exact in either).
+            with torch.autocast("cpu", enabled=False):
+                y = self.dw(x.float())
+            return self.pw(y)
         return self.pw(self.dw(x))
 
 

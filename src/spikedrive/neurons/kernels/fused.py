@@ -110,6 +110,35 @@ class _FusedILIF(torch.autograd.Function):
         return grad_x, grad_v_init.view(v_init.shape) if ctx.needs_input_grad[1] else None, *([None] * 7)
 
 
+def _memory_order(step: torch.Tensor) -> list[int] | None:
+    """The dimensions of one time step ``x[t]`` from outermost to innermost in memory, when it is
+    dense in an order other than its own (channels-last ``[B, C, H, W]`` gives ``[0, 2, 3, 1]``);
+    ``None`` when it is contiguous or not dense in any order.
+
+    The kernels walk ``[T, N]`` in memory order, so a permuted view in this order lets a neuron
+    run on a channels-last tensor and return spikes in the same layout, with no copy to NCHW (that
+    the next channels-last conv would copy back, and that makes a max-pool or a batch norm
+    backward several times slower on CPU)."""
+    if step.dim() < 2 or step.is_contiguous():
+        return None
+    order = sorted(range(step.dim()), key=lambda d: -step.stride(d))  # stable: size-1 dims keep their place
+    return order if step.permute(order).is_contiguous() else None
+
+
+def _in_memory_order(run: Any, x: torch.Tensor, v_init: torch.Tensor | None
+                    ) -> tuple[torch.Tensor, torch.Tensor | None] | None:
+    """``run(x, v_init) -> (spikes, v)`` on ``x`` ``[T, ...]`` seen in its steps' memory order (see
+    :func:`_memory_order`), results permuted back so they share ``x``'s layout; ``None`` when the
+    steps are contiguous (or not dense), and ``run`` should take ``x`` as it is. A time axis of
+    stride 0 (one step expanded over ``T``) is gathered once in that order."""
+    order = _memory_order(x[0]) if x.dim() > 1 and x.shape[0] > 0 else None
+    if order is None:
+        return None
+    inverse = sorted(range(len(order)), key=order.__getitem__)
+    spikes, v = run(x.permute(0, *(d + 1 for d in order)), None if v_init is None else v_init.permute(order))
+    return spikes.permute(0, *(d + 1 for d in inverse)), None if v is None else v.permute(inverse)
+
+
 def _prepare(x: torch.Tensor, v_init: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
     x = x.contiguous()
     if v_init is not None:
@@ -138,6 +167,11 @@ def fused_lif(
     code = surrogate_code(surrogate)
     if code is None:
         raise ValueError(f"fused LIF kernels do not implement the surrogate {surrogate!r}")
+    permuted = _in_memory_order(lambda xp, vp: fused_lif(
+        ops, xp, inv_tau=inv_tau, v_threshold=v_threshold, v_reset=v_reset, decay_input=decay_input,
+        detach_reset=detach_reset, surrogate=surrogate, v_init=vp, need_state=need_state), x, v_init)
+    if permuted is not None:
+        return permuted
     x, v_init = _prepare(x, v_init)
     tau_tensor = inv_tau if isinstance(inv_tau, torch.Tensor) else None
     inv_tau_value = float(inv_tau.detach()) if tau_tensor is not None else float(inv_tau)
@@ -167,6 +201,11 @@ def fused_ilif(
     require_steps(x, "fused I-LIF")
     if charge not in ("decay", "tau"):
         raise ValueError(f"I-LIF: charge must be 'decay' or 'tau', got {charge!r}")
+    permuted = _in_memory_order(lambda xp, vp: fused_ilif(
+        ops, xp, levels=levels, beta=beta, charge=charge, tau=tau, detach_reset=detach_reset, v_init=vp,
+        need_state=need_state), x, v_init)
+    if permuted is not None:
+        return permuted
     x, v_init = _prepare(x, v_init)
     spikes, v_final = _FusedILIF.apply(
         x, v_init, ops, int(levels), float(beta), float(tau), charge == "tau", bool(detach_reset), bool(need_state)
