@@ -3,6 +3,7 @@ re-parameterised convs, spike-driven checks and energy, shapes and errors."""
 
 from __future__ import annotations
 
+import copy
 import itertools
 
 import pytest
@@ -215,15 +216,22 @@ def test_images_and_sequences_give_logits_and_gradients(name: str, T: int) -> No
     assert seq.shape == (2, 5) and torch.isfinite(seq).all()
 
 
-def test_direct_encoding_runs_the_encoding_conv_once_with_the_same_result() -> None:
+@pytest.mark.parametrize("name", ["sdt_tiny", "sdt_v2_tiny"])
+def test_direct_encoding_runs_the_encoding_conv_once_with_the_same_result(name: str) -> None:
     torch.manual_seed(0)
-    model = create_model("sdt_tiny", T=3).eval()
+    model = create_model(name, T=3)
     img = torch.rand(2, 3, 32, 32)
     repeated = img.unsqueeze(0).repeat(3, 1, 1, 1, 1)  # a real copy: the stride-0 shortcut is off
     calls: list[tuple[int, ...]] = []
-    model.stem.encode[0].register_forward_hook(lambda m, a, o: calls.append(tuple(a[0].shape)))
-    torch.testing.assert_close(model(img), model(repeated))
-    assert calls == [(1, 2, 3, 32, 32), (3, 2, 3, 32, 32)]
+    encoding = next(m for m in model.modules() if getattr(m, "encoding", False))
+    encoding.register_forward_hook(lambda m, a, o: calls.append(tuple(a[0].shape)))
+    for mode in ("eval", "train"):  # train: BN's batch statistics over T copies equal those over one
+        getattr(model, mode)()
+        # Each input on its own copy: a training pass moves the running statistics (which v2's
+        # RepConv border reads even while training).
+        once, every = copy.deepcopy(model)(img), copy.deepcopy(model)(repeated)
+        torch.testing.assert_close(once, every)
+    assert calls == [(1, 2, 3, 32, 32), (3, 2, 3, 32, 32)] * 2
 
 
 def test_stem_keeps_channels_last_memory_through_the_encoded_steps_and_their_gradient() -> None:
