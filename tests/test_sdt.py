@@ -241,18 +241,31 @@ def test_stem_keeps_channels_last_memory_through_the_encoded_steps_and_their_gra
     torch.manual_seed(0)
     model = create_model("sdt_tiny", T=3, pooling="1111")
     img = torch.rand(2, 3, 32, 32)
+    nchw = copy.deepcopy(model)
     seen: dict[str, torch.Tensor] = {}
-    model.stem.stages[0][-1].register_forward_hook(lambda m, a, o: seen.setdefault("pool_in", a[0]))
-    bn = model.stem.encode[1]
+
+    def keep_pool_input(module: torch.nn.Module, args: tuple, out: torch.Tensor) -> None:
+        seen["pool_in"] = args[0]  # (a hook that returned a tensor would replace the output)
 
     def watch_gradient(module: torch.nn.Module, args: tuple, out: torch.Tensor) -> None:
         out.register_hook(lambda g: seen.setdefault("bn_grad", g))
 
-    bn.register_forward_hook(watch_gradient)
-    model(img).sum().backward()
+    model.stem.stages[0][-1].register_forward_hook(keep_pool_input)
+    model.stem.encode[1].register_forward_hook(watch_gradient)
+    logits = model(img)
+    logits.sum().backward()
     channels_last = torch.channels_last
     assert seen["pool_in"].flatten(0, 1).is_contiguous(memory_format=channels_last)
     assert seen["bn_grad"].flatten(0, 1).is_contiguous(memory_format=channels_last)
+    # The same network in NCHW memory, on a repeated (not expanded) input: the same logits and
+    # stem gradient.
+    for p in nchw.parameters():
+        p.data = p.data.contiguous()
+    logits_nchw = nchw(img.unsqueeze(0).repeat(3, 1, 1, 1, 1))
+    logits_nchw.sum().backward()
+    torch.testing.assert_close(logits, logits_nchw)
+    stem_conv = model.stem.encode[0].module.weight
+    torch.testing.assert_close(stem_conv.grad, nchw.stem.encode[0].module.weight.grad, rtol=1e-4, atol=1e-6)
 
     lif = sdt_lif()
     step = torch.randn(8, 8, 5, 5).contiguous(memory_format=channels_last)

@@ -34,7 +34,8 @@ def encode_once(encode: nn.Module, x: torch.Tensor) -> torch.Tensor:
     input (one image expanded over ``T`` with stride 0, see
     :func:`spikedrive.encoding.direct_encode`) goes through once and is expanded afterwards: the
     same values and gradients (BN's batch statistics over ``T`` copies equal those over one),
-    ``1/T`` of the work."""
+    ``1/T`` of the work. Only BN's running variance moves slightly differently: its unbiased
+    factor counts ``B H W`` samples instead of ``T B H W``."""
     steps = x.shape[0]
     if steps <= 1 or x.stride(0) != 0:
         return encode(x)
@@ -175,12 +176,6 @@ class DepthwisePointwise(nn.Module):
             wd, wp = self.dw.module.weight[:, 0], self.pw.module.weight[:, :, 0, 0]
             self.fused.module.weight = wp[:, :, None, None] * wd[None]
             return self.fused(x)
-        if x.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
-            # oneDNN's bfloat16 depthwise backward is about 2x slower than its float32 one on
-            # CPU (channels-last, 7x7): run this conv in float32 (spikes are exact in either).
-            with torch.autocast("cpu", enabled=False):
-                y = self.dw(x.float())
-            return self.pw(y)
         return self.pw(self.dw(x))
 
 

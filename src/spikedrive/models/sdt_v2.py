@@ -85,11 +85,6 @@ class MetaSpikeFormer(nn.Module):
             if isinstance(m, nn.Linear):
                 nn.init.trunc_normal_(m.weight, std=0.02)
                 nn.init.zeros_(m.bias)
-        # The conv stages run channels-last (activations follow, through the neurons too): the
-        # 7x7 depthwise backward is 3x faster so on CPU (oneDNN). The transformer stages stay
-        # NCHW: there oneDNN's channels-last 1x1 backward at 360 channels was 10x slower.
-        for stage in (self.stage1, self.stage2):
-            stage.to(memory_format=torch.channels_last)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """``[B, C, H, W]`` or ``[T, B, C, H, W]`` -> logits ``[B, num_classes]`` (a pair with the
@@ -100,7 +95,7 @@ class MetaSpikeFormer(nn.Module):
         if x.dim() == 4:
             x = direct_encode(x, self.T)
         x = self.stage1[1:](encode_once(self.stage1[0], x))
-        x = self.stage4(self.stage3(self.stage2(x).contiguous()))
+        x = self.stage4(self.stage3(self.stage2(x)))
         s = self.head_lif(x.flatten(3).mean(-1))  # [T, B, e3] spikes
         logits = self.head(s).mean(0)
         if self.head_distill is None:

@@ -350,7 +350,7 @@ class TritonNeuronOps:
                 SURROGATE=int(surrogate_code), GRAD_K=bool(need_grad_inv_tau), CT=run.ct, BLOCK=run.block,
                 num_warps=4, enable_fp_fusion=False,
             )
-        grad_inv_tau = partial.sum(dtype=torch.float64).to(x.dtype) if need_grad_inv_tau else x.new_zeros(())
+        grad_inv_tau = partial.sum(dtype=torch.float64).to(torch.promote_types(x.dtype, torch.float32)) if need_grad_inv_tau else x.new_zeros(())
         return grad_x, grad_v_init, grad_inv_tau
 
     def ilif_forward(

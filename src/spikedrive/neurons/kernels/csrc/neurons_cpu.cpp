@@ -14,11 +14,11 @@
 // an approximation (a polynomial exp accurate to about 2 ulp), which stays within float
 // tolerance.
 //
-// Precision: tensors are read and written in their own dtype (io_t) but every step is computed in
-// at::opmath_type<io_t> (float for bfloat16 and float16), as PyTorch computes inside one kernel.
-// A bfloat16 run therefore equals the float32 reference on the upcast input, rounded once on the
-// way out: spikes (0/1, or integers up to 256 for I-LIF) are exact, the membrane never drifts by
-// a rounding per step, and mixed-precision training keeps the fused path.
+// Precision: tensors are read and written in their own dtype (io_t) and arithmetic runs in
+// at::opmath_type<io_t> (float for bfloat16 and float16), each operation of the charge, fire and
+// reset rounded back to io_t (`round_to`), as the reference loop on an io_t tensor rounds every
+// PyTorch op and as the Triton kernels do: the same spikes and membranes from every backend.
+// Gradients are computed in the compute type and rounded once when stored, as in Triton.
 
 #include <ATen/ATen.h>
 #include <ATen/OpMathType.h>
@@ -119,35 +119,53 @@ inline scalar_t surrogate_derivative(scalar_t z, scalar_t p0, scalar_t p1) {
 // ---------------------------------------------------------------------------------------------
 // LIF (also IF with inv_tau = 0, and parametric LIF with a learnable inv_tau).
 
+// a rounded to io_t and back: a no-op when the two types are one.
+template <typename io_t, typename scalar_t>
+inline scalar_t round_to(scalar_t a) {
+  if constexpr (std::is_same_v<io_t, scalar_t>) {
+    return a;
+  } else {
+    return static_cast<scalar_t>(static_cast<io_t>(a));
+  }
+}
+
+// k (1/tau), v_rest and V_th as compute-type scalars, and v_rest and V_th rounded to the storage
+// type (rest_s, vth_s). PyTorch's CPU ops on a bfloat16/float16 tensor round a Python scalar to
+// the tensor's dtype in add and sub but multiply by it unrounded, so: v - v_rest and H - V_th
+// subtract the rounded ones, x k multiplies by the exact one, and the reset's v_reset * S and
+// V_th * S round the product.
 template <typename scalar_t>
 struct LifConstants {
-  scalar_t k, rest, vth;
+  scalar_t k, rest, vth, rest_s, vth_s;
 };
 
 // One step of a neuron, as the generic loops below use it: charge H from the membrane and the
 // input, the spike H emits, and the membrane after the reset.
-template <typename scalar_t, bool kHard, bool kDecayInput>
+template <typename scalar_t, typename io_t, bool kHard, bool kDecayInput>
 struct LifDynamics {
   using value_type = scalar_t;
   LifConstants<scalar_t> c;
 
-  scalar_t initial() const { return c.rest; }
+  static scalar_t rd(scalar_t a) { return round_to<io_t>(a); }
+  scalar_t initial() const { return c.rest_s; }
   scalar_t charge(scalar_t v, scalar_t x) const {
-    if constexpr (kDecayInput) {
-      return v + (x - (v - c.rest)) * c.k;
-    } else {
-      return v - (v - c.rest) * c.k + x;
+    if constexpr (kDecayInput) {  // v + (x - (v - rest)) * k
+      return rd(v + rd(rd(x - rd(v - c.rest_s)) * c.k));
+    } else {  // v - (v - rest) * k + x
+      return rd(rd(v - rd(rd(v - c.rest_s) * c.k)) + x);
     }
   }
-  scalar_t spike(scalar_t h) const { return (h - c.vth) >= scalar_t(0) ? scalar_t(1) : scalar_t(0); }
+  // H - V_th as the reference computes it (rounded), then its sign.
+  scalar_t distance(scalar_t h) const { return rd(h - c.vth_s); }
+  scalar_t spike(scalar_t h) const { return distance(h) >= scalar_t(0) ? scalar_t(1) : scalar_t(0); }
   scalar_t settle(scalar_t h, scalar_t s) const {
     if constexpr (kHard) {
       // The reference's arithmetic, not a select: where H is infinite and fires, H (1 - S) is
       // NaN and the membrane stays NaN, as in the reference loop (and SpikingJelly). A select
       // would reset it to v_rest and let the neuron fire on.
-      return h * (scalar_t(1) - s) + c.rest * s;
+      return rd(rd(h * (scalar_t(1) - s)) + rd(c.rest_s * s));
     } else {
-      return s > scalar_t(0) ? h - c.vth : h;
+      return s > scalar_t(0) ? rd(h - c.vth_s) : h;
     }
   }
 };
@@ -206,7 +224,7 @@ void lif_backward_impl(const io_t* grad_s, const io_t* grad_v, const io_t* x,
                        const io_t* v_init, io_t* grad_x, io_t* grad_v_init,
                        double* grad_k_partial, int64_t T, int64_t N, LifConstants<scalar_t> c,
                        scalar_t p0, scalar_t p1) {
-  const LifDynamics<scalar_t, kHard, kDecayInput> d{c};
+  const LifDynamics<scalar_t, io_t, kHard, kDecayInput> d{c};
   at::parallel_for(0, N, grain_for(T), [&](int64_t begin, int64_t end) {
     const int64_t kBlock = block_for(T);
     std::vector<scalar_t> h_buf(static_cast<size_t>(T * kBlock));
@@ -228,14 +246,14 @@ void lif_backward_impl(const io_t* grad_s, const io_t* grad_v, const io_t* x,
         io_t* gxt = grad_x + t * N + n0;
         for (int64_t i = 0; i < len; ++i) {
           const scalar_t h = ht[i];
-          const scalar_t z = h - c.vth;
+          const scalar_t z = d.distance(h);
           scalar_t ds = static_cast<scalar_t>(gst[i]);
           scalar_t dv_dh = scalar_t(1);
           if constexpr (kHard) {
             dv_dh = z >= scalar_t(0) ? scalar_t(0) : scalar_t(1);
-            if constexpr (!kDetach) ds += gv[i] * (c.rest - h);
+            if constexpr (!kDetach) ds += gv[i] * (c.rest_s - h);
           } else {
-            if constexpr (!kDetach) ds -= gv[i] * c.vth;
+            if constexpr (!kDetach) ds -= gv[i] * c.vth_s;
           }
           const scalar_t gh = gv[i] * dv_dh + ds * surrogate_derivative<scalar_t, kSurrogate>(z, p0, p1);
           gxt[i] = static_cast<io_t>(kDecayInput ? gh * c.k : gh);
@@ -263,38 +281,38 @@ struct IlifConstants {
   scalar_t levels, beta, tau;
 };
 
-// round(clamp(h, 0, D)), half to even like torch.round. Adding and subtracting 2^23 (2^52 for
+// round(y) for 0 <= y (the clamped H), half to even like torch.round. Adding and subtracting 2^23 (2^52 for
 // double) rounds a non-negative value below that to the nearest integer, ties to even, in the
 // default rounding mode, and vectorises where nearbyint would not.
 template <typename scalar_t>
-inline scalar_t ilif_quantize(scalar_t h, scalar_t levels) {
+inline scalar_t ilif_quantize(scalar_t y) {
   const scalar_t magic = sizeof(scalar_t) == 4 ? scalar_t(8388608.0) : scalar_t(4503599627370496.0);
-  const scalar_t y = std::min(std::max(h, scalar_t(0)), levels);
   return (y + magic) - magic;
 }
 
-template <typename scalar_t, bool kTauCharge>
+template <typename scalar_t, typename io_t, bool kTauCharge>
 struct IlifDynamics {
   using value_type = scalar_t;
   IlifConstants<scalar_t> c;
 
+  static scalar_t rd(scalar_t a) { return round_to<io_t>(a); }
   scalar_t initial() const { return scalar_t(0); }
   scalar_t charge(scalar_t v, scalar_t x) const {
-    if constexpr (kTauCharge) {
-      return v + (x - v) / c.tau;
-    } else {
-      return c.beta * v + x;
+    if constexpr (kTauCharge) {  // v + (x - v) / tau
+      return rd(v + rd(rd(x - v) / c.tau));
+    } else {  // beta * v + x
+      return rd(rd(c.beta * v) + x);
     }
   }
-  scalar_t spike(scalar_t h) const { return ilif_quantize(h, c.levels); }
-  scalar_t settle(scalar_t h, scalar_t s) const { return h - s; }
+  scalar_t spike(scalar_t h) const { return rd(ilif_quantize(rd(std::min(std::max(h, scalar_t(0)), c.levels)))); }
+  scalar_t settle(scalar_t h, scalar_t s) const { return rd(h - s); }
 };
 
 template <typename io_t, typename scalar_t, bool kTauCharge, bool kDetach>
 void ilif_backward_impl(const io_t* grad_s, const io_t* grad_v, const io_t* x,
                         const io_t* v_init, io_t* grad_x, io_t* grad_v_init,
                         int64_t T, int64_t N, IlifConstants<scalar_t> c) {
-  const IlifDynamics<scalar_t, kTauCharge> d{c};
+  const IlifDynamics<scalar_t, io_t, kTauCharge> d{c};
   at::parallel_for(0, N, grain_for(T), [&](int64_t begin, int64_t end) {
     const int64_t kBlock = block_for(T);
     std::vector<scalar_t> h_buf(static_cast<size_t>(T * kBlock));
@@ -414,11 +432,12 @@ std::tuple<at::Tensor, at::Tensor> lif_forward(const at::Tensor& x, const std::o
   const int64_t T = f.T, N = f.N;
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, x.scalar_type(), "lif_forward", [&] {
     using compute_t = at::opmath_type<scalar_t>;
-    const LifConstants<compute_t> c{compute_t(inv_tau), compute_t(v_rest), compute_t(v_threshold)};
+    const LifConstants<compute_t> c{compute_t(inv_tau), compute_t(v_rest), compute_t(v_threshold),
+                                    compute_t(scalar_t(v_rest)), compute_t(scalar_t(v_threshold))};
     SD_BOOL_SWITCH(hard_reset, kHard, [&] {
       SD_BOOL_SWITCH(decay_input, kDecayInput, [&] {
         forward_impl(x.data_ptr<scalar_t>(), ptr_or_null<scalar_t>(v0), spikes.data_ptr<scalar_t>(),
-                     ptr_or_null<scalar_t>(v_out), T, N, LifDynamics<compute_t, kHard, kDecayInput>{c});
+                     ptr_or_null<scalar_t>(v_out), T, N, LifDynamics<compute_t, scalar_t, kHard, kDecayInput>{c});
       });
     });
   });
@@ -437,7 +456,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> lif_backward(
   std::vector<double> partial(static_cast<size_t>(at::get_num_threads()), 0.0);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, x.scalar_type(), "lif_backward", [&] {
     using compute_t = at::opmath_type<scalar_t>;
-    const LifConstants<compute_t> c{compute_t(inv_tau), compute_t(v_rest), compute_t(v_threshold)};
+    const LifConstants<compute_t> c{compute_t(inv_tau), compute_t(v_rest), compute_t(v_threshold),
+                                    compute_t(scalar_t(v_rest)), compute_t(scalar_t(v_threshold))};
     auto run = [&](auto surrogate_tag) {
       constexpr int64_t kSurrogate = decltype(surrogate_tag)::value;
       SD_BOOL_SWITCH(hard_reset, kHard, [&] {
@@ -462,7 +482,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> lif_backward(
   });
   double grad_k = 0.0;
   for (double p : partial) grad_k += p;
-  return {grad_x, grad_v_init, at::scalar_tensor(grad_k, x.options())};
+  // In the compute type: a whole layer's sum would overflow float16 (and lose digits in bfloat16).
+  return {grad_x, grad_v_init, at::scalar_tensor(grad_k, x.options().dtype(at::toOpMathType(x.scalar_type())))};
 }
 
 std::tuple<at::Tensor, at::Tensor> ilif_forward(const at::Tensor& x, const std::optional<at::Tensor>& v_init,
@@ -476,7 +497,7 @@ std::tuple<at::Tensor, at::Tensor> ilif_forward(const at::Tensor& x, const std::
     const IlifConstants<compute_t> c{compute_t(levels), compute_t(beta), compute_t(tau)};
     SD_BOOL_SWITCH(tau_charge, kTauCharge, [&] {
       forward_impl(x.data_ptr<scalar_t>(), ptr_or_null<scalar_t>(v0), spikes.data_ptr<scalar_t>(),
-                   ptr_or_null<scalar_t>(v_out), T, N, IlifDynamics<compute_t, kTauCharge>{c});
+                   ptr_or_null<scalar_t>(v_out), T, N, IlifDynamics<compute_t, scalar_t, kTauCharge>{c});
     });
   });
   return {spikes, v_out};
