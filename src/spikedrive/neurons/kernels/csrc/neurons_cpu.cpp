@@ -15,10 +15,11 @@
 // tolerance.
 //
 // Precision: tensors are read and written in their own dtype (io_t) and arithmetic runs in
-// at::opmath_type<io_t> (float for bfloat16 and float16), each operation of the charge, fire and
-// reset rounded back to io_t (`round_to`), as the reference loop on an io_t tensor rounds every
-// PyTorch op and as the Triton kernels do: the same spikes and membranes from every backend.
-// Gradients are computed in the compute type and rounded once when stored, as in Triton.
+// at::opmath_type<io_t> (float for bfloat16 and float16), each operation rounded back to io_t
+// (`round_to`) as the reference loop's PyTorch ops round on the CPU, so spikes and membranes
+// stay bit-identical to it; the roundings whose result is exact anyway (the fire test, the hard
+// reset) are skipped. Gradients are computed in the compute type and rounded once when stored,
+// as in the Triton kernels.
 
 #include <ATen/ATen.h>
 #include <ATen/OpMathType.h>
@@ -43,9 +44,8 @@ int64_t block_for(int64_t T) {
 enum SurrogateCode : int64_t { kSigmoid = 0, kAtan = 1, kRectangle = 2, kStraightThrough = 3 };
 
 // float a rounded to the nearest bfloat16, ties to even, and kept as a float: add the rounding
-// bias and clear the low 16 bits. Written on the bits, branch-free, so GCC vectorises the loops
-// that use it (c10::BFloat16's conversion has a NaN branch that kept them scalar, 4-5x slower). A
-// NaN stays NaN.
+// bias and clear the low 16 bits. Written on the bits and branch-free, so the loops that use it
+// vectorise. A NaN stays NaN.
 inline float round_bf16(float a) {
   uint32_t u;
   std::memcpy(&u, &a, sizeof(u));
@@ -67,19 +67,6 @@ inline scalar_t round_to(scalar_t a) {
   }
 }
 
-// a in the storage type, rounded to nearest even (the bfloat16 case on the bits, see round_bf16).
-template <typename io_t, typename scalar_t>
-inline io_t to_io(scalar_t a) {
-  if constexpr (std::is_same_v<io_t, c10::BFloat16>) {
-    const float r = round_bf16(a);
-    uint32_t u;
-    std::memcpy(&u, &r, sizeof(u));
-    return c10::BFloat16(static_cast<uint16_t>(a != a ? 0x7FC0u : u >> 16), c10::BFloat16::from_bits());
-  } else {
-    return static_cast<io_t>(a);
-  }
-}
-
 // a, already a value of io_t (a spike), in the storage type: for bfloat16 its top 16 bits.
 template <typename io_t, typename scalar_t>
 inline io_t exact_to_io(scalar_t a) {
@@ -87,6 +74,16 @@ inline io_t exact_to_io(scalar_t a) {
     uint32_t u;
     std::memcpy(&u, &a, sizeof(u));
     return c10::BFloat16(static_cast<uint16_t>(a != a ? 0x7FC0u : u >> 16), c10::BFloat16::from_bits());
+  } else {
+    return static_cast<io_t>(a);
+  }
+}
+
+// a in the storage type, rounded to nearest even.
+template <typename io_t, typename scalar_t>
+inline io_t to_io(scalar_t a) {
+  if constexpr (std::is_same_v<io_t, c10::BFloat16>) {
+    return exact_to_io<io_t>(round_bf16(a));
   } else {
     return static_cast<io_t>(a);
   }
