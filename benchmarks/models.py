@@ -44,6 +44,7 @@ from torch import nn
 import spikedrive.models.sdt  # noqa: F401  (registers the models)
 import spikedrive.models.sdt_v2  # noqa: F401
 from spikedrive.models.registry import create_model
+from spikedrive.models.trevsnn import saved_bytes_for_backward
 from spikedrive.neurons import LIF
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,25 +70,6 @@ def _reference_lif(v_threshold: float = 1.0) -> LIF:
     """SDT's LIF on the plain PyTorch backend (traceable by ``torch.compile``)."""
     return LIF(tau=2.0, v_threshold=v_threshold, v_reset=0.0, decay_input=True, detach_reset=True,
                backend="reference")
-
-
-def saved_bytes(step: Callable[[], torch.Tensor]) -> int:
-    """Bytes of the distinct storages autograd saves for backward while ``step()`` builds the
-    graph (``step`` returns the loss; the graph is freed afterwards)."""
-    seen: dict[int, int] = {}
-
-    def pack(t: torch.Tensor) -> torch.Tensor:
-        try:
-            storage = t.untyped_storage()
-            seen[storage.data_ptr()] = storage.nbytes()
-        except (RuntimeError, NotImplementedError):  # tensors without storage (e.g. functional wrappers)
-            pass
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        loss = step()
-    del loss
-    return sum(seen.values())
 
 
 class Runner:
@@ -150,7 +132,8 @@ def timed(fn: Callable[[], None], device: torch.device, repeats: int) -> float:
 def peak_memory(runner: Runner, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
     """Memory of one training step: saved-activation MiB, and the CUDA allocator's peak on CUDA."""
     runner.model.train()
-    out = {"saved_activations_mib": saved_bytes(lambda: runner.loss(x, y)) / 2**20}
+    # Parameters included: the weights each side's graph keeps are part of what it holds.
+    out = {"saved_activations_mib": saved_bytes_for_backward(lambda: runner.loss(x, y)) / 2**20}
     if runner.device.type == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(runner.device)

@@ -269,7 +269,10 @@ def saved_bytes_for_backward(fn: Any, exclude: Sequence[torch.Tensor] = ()) -> i
     seen: dict[int, int] = {}
 
     def pack(t: torch.Tensor) -> torch.Tensor:
-        storage = t.untyped_storage()
+        try:
+            storage = t.untyped_storage()
+        except (RuntimeError, NotImplementedError):  # tensors without storage (functional wrappers)
+            return t
         if storage.data_ptr() not in skip:
             seen[storage.data_ptr()] = storage.nbytes()
         return t
