@@ -18,7 +18,7 @@ import torch
 
 from ..depth import DepthTask, from_log_depth
 from .task import register_task
-from .task_commands import eval_task_splits, load_task_run, train_task_recipe
+from .task_commands import eval_task_splits, load_task_split, train_task_recipe
 
 __all__ = ["build_depth_task", "depth_train", "depth_eval", "depth_predict", "predict_pngs", "save_depth_png"]
 
@@ -127,14 +127,8 @@ def predict_pngs(model: torch.nn.Module, task: DepthTask, samples: Any, out: str
 def depth_predict(args: argparse.Namespace) -> int:
     """``spikedrive depth predict CHECKPOINT --out DIR [--split test] [--samples N] [key=value ...]``:
     colour-mapped predicted depth beside the ground truth, one PNG per sample."""
-    from .data import build_datasets
-
-    cfg, model = load_task_run(args, "depth", "depth predict")
-    split = getattr(args, "split", "test")
-    splits = dict(zip(("train", "val", "test"), build_datasets(cfg)))
-    if split not in splits:
-        raise ValueError(f"depth predict: --split must be one of {sorted(splits)}, got {split!r}")
-    for path in predict_pngs(model.cpu(), build_depth_task(cfg), splits[split], args.out, split,
+    cfg, model, split, dataset = load_task_split(args, "depth", "depth predict")
+    for path in predict_pngs(model.cpu(), build_depth_task(cfg), dataset, args.out, split,
                              int(getattr(args, "samples", 4)), title=None):
         print(path)
     return 0

@@ -20,7 +20,7 @@ from ..detection import COCO_CLASSES, GEN1_CLASSES, DetectionTask, save_detectio
 from ..detection.data import build_coco_detection, build_gen1_detection
 from .data import register_dataset
 from .task import register_task
-from .task_commands import eval_task_splits, load_task_run, train_task_recipe
+from .task_commands import eval_task_splits, load_task_split, train_task_recipe
 
 __all__ = ["build_detection_task", "class_names", "detect_train", "detect_eval", "detect_predict"]
 
@@ -69,20 +69,16 @@ def detect_eval(args: argparse.Namespace) -> int:
 def detect_predict(args: argparse.Namespace) -> int:
     """``spikedrive detect predict CHECKPOINT --out DIR [--split test] [--samples N] [--conf 0.25]
     [key=value ...]``: detections drawn on the inputs (ground truth in white), one PNG each."""
-    from .data import build_datasets, make_eval_loader
+    from .data import make_eval_loader
 
-    cfg, model = load_task_run(args, "detection", "detect predict")
-    split = getattr(args, "split", "test")
-    splits = dict(zip(("train", "val", "test"), build_datasets(cfg)))
-    if split not in splits:
-        raise ValueError(f"detect predict: --split must be one of {sorted(splits)}, got {split!r}")
+    cfg, model, split, dataset = load_task_split(args, "detection", "detect predict")
     task = build_detection_task(cfg)
     task.post["conf"] = float(getattr(args, "conf", 0.25))
     limit = int(getattr(args, "samples", 4))
     written = 0
     model.eval()
     with torch.no_grad():
-        for raw in make_eval_loader(splits[split], cfg):
+        for raw in make_eval_loader(dataset, cfg):
             batch = task.to_device(raw, torch.device("cpu"))
             dets = task.forward(model, batch)
             inputs, targets = batch

@@ -47,6 +47,20 @@ def load_task_run(args: argparse.Namespace, task: str, who: str) -> tuple[Any, t
     return cfg, model
 
 
+def load_task_split(args: argparse.Namespace, task: str, who: str) -> tuple[Any, torch.nn.Module, str, Any]:
+    """The checkpoint's recipe and model (as :func:`load_task_run`) and ``--split`` (default
+    ``"test"``) with its dataset: ``(cfg, model, split, dataset)``; an unknown split is a
+    ``ValueError`` naming ``who``."""
+    from .data import build_datasets
+
+    cfg, model = load_task_run(args, task, who)
+    split = getattr(args, "split", "test")
+    splits = dict(zip(("train", "val", "test"), build_datasets(cfg)))
+    if split not in splits:
+        raise ValueError(f"{who}: --split must be one of {sorted(splits)}, got {split!r}")
+    return cfg, model, split, splits[split]
+
+
 def eval_task_splits(args: argparse.Namespace, task: str, who: str, build_task: Callable[[Any], Any]) -> int:
     """``spikedrive <who> CHECKPOINT [key=value ...]``: the task's metrics on val and test."""
     from .data import build_datasets, make_eval_loader

@@ -36,12 +36,6 @@ class ModelChain:
             return direct_encode(x, model.T)
         return x
 
-    def run(self, seq: torch.Tensor) -> torch.Tensor:
-        """The last step's output ``[T, B, ...]`` for the sequence ``seq``."""
-        for step in self.steps:
-            seq = step.module(seq)
-        return seq
-
 
 def _flatten(module: nn.Module, prefix: str) -> list[Step]:
     if isinstance(module, nn.Sequential):

@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 from ..layers.readout import Dropout, Flatten
-from ..layers.time_distributed import Synapse, TimeDistributed
+from ..layers.spike_products import SpikeLinearAttention, SpikeMatmul, SpikeProduct
+from ..layers.time_distributed import SYNAPTIC_TYPES, Synapse, TimeDistributed
 from ..neurons import IF, ILIF, LIF, SpikingNeuron
 from ._deps import require
 from .chain import Step, model_chain
@@ -81,9 +82,11 @@ def _pool(layer: nn.Module, where: str) -> tuple[tuple[int, int], tuple[int, int
         pair(layer.padding)
 
 
+_PRODUCTS = (SpikeProduct, SpikeMatmul, SpikeLinearAttention)
+
+
 def _is_product(module: nn.Module) -> bool:
-    name = type(module).__name__
-    return name in ("SpikeProduct", "SpikeMatmul", "SpikeLinearAttention") or "Attention" in name
+    return isinstance(module, _PRODUCTS) or "Attention" in type(module).__name__
 
 
 def _refusal(step: Step) -> NotExportableError:
@@ -92,7 +95,7 @@ def _refusal(step: Step) -> NotExportableError:
     if isinstance(m, ILIF):
         why = (f"I-LIF emits integers 0..{m.D} per time step, and NIR's neurons emit binary events; its virtual-step "
                "expansion changes the time axis, which NIR cannot express either")
-    elif name in ("SpikeProduct", "SpikeMatmul", "SpikeLinearAttention"):
+    elif isinstance(m, _PRODUCTS):
         why = "it multiplies two spike tensors (a spike product); NIR has no product of two signals"
     elif _is_product(m):
         why = ("attention multiplies its input by scores computed from that input; NIR has no product of "
@@ -183,7 +186,7 @@ def to_nir(model: nn.Module, sample_input: torch.Tensor, dt: float = DEFAULT_DT)
             continue
         if isinstance(m, ILIF):
             raise _refusal(step)
-        if isinstance(inner, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.modules.conv._ConvTransposeNd)) \
+        if isinstance(inner, SYNAPTIC_TYPES) \
                 and isinstance(m, TimeDistributed):
             bn = None
             if i + 1 < len(steps) and isinstance(_inner(steps[i + 1].module), nn.modules.batchnorm._BatchNorm):

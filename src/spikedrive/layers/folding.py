@@ -4,11 +4,12 @@ branch into one convolution (the re-parameterisable convs of SDT v2 and SpikeYOL
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .time_distributed import Synapse, TimeDistributed
 
-__all__ = ["bn_affine", "fold_pw_dw_pw", "FusedConv"]
+__all__ = ["bn_affine", "pad_with_bn_zero", "fold_pw_dw_pw", "FusedConv"]
 
 
 def bn_affine(norm: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
@@ -17,6 +18,16 @@ def bn_affine(norm: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
     m = norm.module if isinstance(norm, TimeDistributed) else norm
     a = m.weight / torch.sqrt(m.running_var + m.eps)
     return a, m.bias - m.running_mean * a
+
+
+def pad_with_bn_zero(y: torch.Tensor, norm: nn.Module, pad: int = 1) -> torch.Tensor:
+    """``y`` (``norm``'s output ``[..., C, H, W]``) padded by ``pad`` pixels, each channel's border
+    filled with what ``norm`` maps 0 to (running statistics, detached, in training too, as the
+    releases' BN-and-pad layers do): ``[..., C, H + 2 pad, W + 2 pad]``. A 0/1 border mask keeps
+    the interior bit-exact (no ``y - fill + fill`` round trip)."""
+    fill = bn_affine(norm)[1].detach().view(-1, 1, 1)
+    border = F.pad(y.new_zeros(y.shape[-2:]), [pad] * 4, value=1.0)
+    return F.pad(y, [pad] * 4) + border * fill
 
 
 class FusedConv(Synapse):

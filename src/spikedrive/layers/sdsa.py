@@ -26,11 +26,10 @@ from __future__ import annotations
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..neurons import LIF, SpikingNeuron
-from .folding import FusedConv, bn_affine, fold_pw_dw_pw
+from .folding import FusedConv, fold_pw_dw_pw, pad_with_bn_zero
 from .readout import MaxPool2d
 from .spike_products import SpikeLinearAttention, SpikeProduct
 from .time_distributed import BatchNorm2d, Linear
@@ -171,13 +170,9 @@ class RepConv(nn.Module):
 
     def _branch(self, x: torch.Tensor) -> torch.Tensor:
         """The unfused branch on ``[N, C_in, H, W]``."""
-        y = F.pad(self.bn1(self.pw1(x)), (1, 1, 1, 1))
         # The release fills the border with BN's image of zero from the running statistics,
         # detached, also while training [code: BNAndPadLayer].
-        fill = bn_affine(self.bn1)[1].detach()
-        border = torch.ones_like(y[:1, :1])
-        border[..., 1:-1, 1:-1] = 0
-        y = y * (1 - border) + border * fill.view(1, -1, 1, 1)
+        y = pad_with_bn_zero(self.bn1(self.pw1(x)), self.bn1)
         return self.bn2(self.pw2(self.dw(y)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -10,14 +10,11 @@ Spike-Driven-Transformer ``module/sps.py``, ``module/ms_conv.py``; Spike-Driven-
 
 from __future__ import annotations
 
-from typing import Callable
-
 import torch
 from torch import nn
 
-from ..neurons import SpikingNeuron
 from .readout import MaxPool2d
-from .sdsa import BatchNormLast, SpikeDrivenAttentionV2, SpikeDrivenSelfAttention, sdt_lif
+from .sdsa import BatchNormLast, NeuronFactory, SpikeDrivenAttentionV2, SpikeDrivenSelfAttention, sdt_lif
 from .folding import FusedConv
 from .time_distributed import BatchNorm2d, Conv2d, Linear
 
@@ -25,8 +22,6 @@ __all__ = [
     "encode_once", "SpikingPatchSplitting", "SpikingMLP", "SpikingConvMLP", "SDTBlock",
     "DepthwisePointwise", "SepConv", "ConvBlock", "DownsampleV2", "MetaBlock",
 ]
-
-NeuronFactory = Callable[..., SpikingNeuron]
 
 
 def encode_once(encode: nn.Module, x: torch.Tensor) -> torch.Tensor:

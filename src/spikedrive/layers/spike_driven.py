@@ -226,11 +226,6 @@ def conversion_mismatch(model: nn.Module, x: Any, rtol: float = 1e-4, atol: floa
     about structure, which is what it is for.
     """
     twin, x64 = _in_float64(model, x)
-    with torch.no_grad():
-        return _mismatch_of(twin, x64, rtol, atol)
-
-
-def _mismatch_of(twin: nn.Module, x64: Any, rtol: float, atol: float) -> str | None:
     converted = _outputs(twin, x64, seed=0)
     with integer_mode(twin):
         reference = _outputs(twin, x64, seed=0)

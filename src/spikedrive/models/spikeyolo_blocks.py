@@ -26,11 +26,10 @@ import math
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..layers import BatchNorm2d, Conv2d, MaxPool2d, Synapse, TimeDistributed
-from ..layers.folding import bn_affine, fold_pw_dw_pw
+from ..layers.folding import bn_affine, fold_pw_dw_pw, pad_with_bn_zero
 from ..neurons import ILIF
 
 __all__ = [
@@ -75,10 +74,7 @@ class BNPad(nn.Module):
         y = self.bn(x)
         if self.pad == 0:
             return y
-        fill = bn_affine(self.bn)[1].detach().view(1, 1, -1, 1, 1)
-        # A 0/1 border mask keeps the interior bit-exact (no y - fill + fill round trip).
-        border = F.pad(y.new_zeros(1, 1, 1, *y.shape[-2:]), [self.pad] * 4, value=1.0)
-        return F.pad(y, [self.pad] * 4) + border * fill
+        return pad_with_bn_zero(y, self.bn, self.pad)
 
 
 def _dense_synapse(weight: torch.Tensor, bias: torch.Tensor) -> Synapse:

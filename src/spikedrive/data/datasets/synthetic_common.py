@@ -132,9 +132,10 @@ def sample_wrapped(texture: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.nd
 
 def paint_textured_rect(
     img: np.ndarray, texture: np.ndarray, brightness: float,
-    x0: float, y0: float, x1: float, y1: float, contrast: float = 0.5,
+    x0: float, y0: float, x1: float, y1: float, contrast: float = 0.5, ellipse: bool = False,
 ) -> tuple[slice, slice, np.ndarray] | None:
-    """Paint, in place, a rectangle ``[x0, x1) x [y0, y1)`` with a texture that moves with it.
+    """Paint, in place, a rectangle ``[x0, x1) x [y0, y1)`` (or, with ``ellipse``, the ellipse
+    inscribed in it, edges from :func:`ellipse_alpha`) with a texture that moves with it.
 
     Only the pixels the rectangle touches are visited; its edges are anti-aliased by exact area
     coverage (:func:`rect_coverage`). The look is ``clip(brightness + contrast * (tex - 0.5))``
@@ -150,7 +151,10 @@ def paint_textured_rect(
     r0, r1 = max(int(np.floor(y0)), 0), min(int(np.ceil(y1)), h)
     if c1 <= c0 or r1 <= r0:
         return None
-    alpha = rect_coverage(r1 - r0, c1 - c0, x0, y0, x1, y1, r0, c0)
+    if ellipse:
+        alpha = ellipse_alpha(r1 - r0, c1 - c0, (x0 + x1) / 2 - c0, (y0 + y1) / 2 - r0, (x1 - x0) / 2, (y1 - y0) / 2)
+    else:
+        alpha = rect_coverage(r1 - r0, c1 - c0, x0, y0, x1, y1, r0, c0)
     tex = sample_wrapped(texture, np.arange(c0, c1) + 0.5 - x0, np.arange(r0, r1) + 0.5 - y0)
     look = np.clip(brightness + contrast * (tex - 0.5), 0.0, 1.0)
     rows, cols = slice(r0, r1), slice(c0, c1)

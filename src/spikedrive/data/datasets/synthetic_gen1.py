@@ -35,7 +35,7 @@ import numpy as np
 from ..events.gen1 import BOX_DTYPE, write_gen1_boxes
 from ..events.prophesee import GEN1_SENSOR_SIZE, write_prophesee_dat
 from ..events.simulator import simulate_dvs
-from .synthetic_common import child_rng, ellipse_alpha, frame_times, paint_textured_rect, sample_wrapped, value_noise
+from .synthetic_common import child_rng, frame_times, paint_textured_rect, value_noise
 
 __all__ = ["make_gen1"]
 
@@ -80,26 +80,11 @@ def _make_objects(rng: np.random.Generator, n_cars: int, n_peds: int, duration_s
     return sorted(objs, key=lambda o: o.y0 + o.h)
 
 
-def _paint_textured_ellipse(img: np.ndarray, texture: np.ndarray, brightness: float,
-                            x0: float, y0: float, x1: float, y1: float, contrast: float = 0.5) -> None:
-    """Paint, in place, the ellipse inscribed in ``[x0, x1) x [y0, y1)`` with a texture moving with it."""
-    h, w = img.shape
-    c0, c1 = max(int(np.floor(x0)), 0), min(int(np.ceil(x1)), w)
-    r0, r1 = max(int(np.floor(y0)), 0), min(int(np.ceil(y1)), h)
-    if c1 <= c0 or r1 <= r0:
-        return
-    alpha = ellipse_alpha(r1 - r0, c1 - c0, (x0 + x1) / 2 - c0, (y0 + y1) / 2 - r0, (x1 - x0) / 2, (y1 - y0) / 2)
-    tex = sample_wrapped(texture, np.arange(c0, c1) + 0.5 - x0, np.arange(r0, r1) + 0.5 - y0)
-    look = np.clip(brightness + contrast * (tex - 0.5), 0.0, 1.0)
-    img[r0:r1, c0:c1] = img[r0:r1, c0:c1] * (1 - alpha) + look * alpha
-
-
 def _render(background: np.ndarray, objs: list[_Object], t_us: float) -> np.ndarray:
     img = background.copy()
     for o in objs:
         left = o.left(t_us)
-        paint = paint_textured_rect if o.class_id == 0 else _paint_textured_ellipse
-        paint(img, o.texture, o.brightness, left, o.y0, left + o.w, o.y0 + o.h)
+        paint_textured_rect(img, o.texture, o.brightness, left, o.y0, left + o.w, o.y0 + o.h, ellipse=o.class_id != 0)
     return img
 
 

@@ -111,36 +111,25 @@ class _FusedILIF(torch.autograd.Function):
         return grad_x, grad_v_init.view(v_init.shape) if ctx.needs_input_grad[1] else None, *([None] * 7)
 
 
-_CHANNELS_LAST_ORDER = [0, 2, 3, 1]
-
-
-def _memory_order(step: torch.Tensor) -> list[int] | None:
-    """``[0, 2, 3, 1]`` when one time step ``x[t]`` is a channels-last ``[B, C, H, W]`` (and not
-    also contiguous), else ``None``.
-
-    The kernels walk ``[T, N]`` in memory order, so a view in this order lets a neuron run on a
-    channels-last tensor and return spikes in the same layout, with no copy to NCHW (that the next
-    channels-last conv would copy back, and that makes a max-pool or a batch norm backward several
-    times slower on CPU). Other dense permutations (attention's head splits) are still copied to
-    the standard layout: passed on, they reach convolutions as layouts oneDNN runs up to 10x
-    slower (a 1x1 backward at 360 channels)."""
-    if step.dim() != 4 or step.is_contiguous() or not step.is_contiguous(memory_format=torch.channels_last):
-        return None
-    return _CHANNELS_LAST_ORDER
-
-
 def _in_memory_order(run: Any, x: torch.Tensor, v_init: torch.Tensor | None
                     ) -> tuple[torch.Tensor, torch.Tensor | None] | None:
-    """``run(x, v_init) -> (spikes, v)`` on ``x`` ``[T, ...]`` seen in its steps' memory order (see
-    :func:`_memory_order`), results permuted back so they share ``x``'s layout; ``None`` when the
-    steps are contiguous (or not dense), and ``run`` should take ``x`` as it is. A time axis of
-    stride 0 (one step expanded over ``T``) is gathered once in that order."""
-    order = _memory_order(x[0]) if x.dim() > 1 and x.shape[0] > 0 else None
-    if order is None:
+    """``run(x, v_init) -> (spikes, v)`` on ``x`` ``[T, B, C, H, W]`` whose steps are channels-last
+    (and not also contiguous), seen as the ``[T, B, H, W, C]`` it is in memory, results permuted
+    back so they share ``x``'s layout; ``None`` otherwise, and ``run`` should take ``x`` as it is.
+    A time axis of stride 0 (one step expanded over ``T``) is gathered once in that order.
+
+    The kernels walk ``[T, N]`` in memory order, so this lets a neuron return channels-last spikes
+    with no copy to NCHW (that the next channels-last conv would copy back, and that makes a
+    max-pool or a batch norm backward several times slower on CPU). Other dense permutations
+    (attention's head splits) are still copied to the standard layout: passed on, they reach
+    convolutions as layouts oneDNN runs up to 10x slower (a 1x1 backward at 360 channels)."""
+    if x.dim() != 5 or x.shape[0] == 0:
         return None
-    inverse = sorted(range(len(order)), key=order.__getitem__)
-    spikes, v = run(x.permute(0, *(d + 1 for d in order)), None if v_init is None else v_init.permute(order))
-    return spikes.permute(0, *(d + 1 for d in inverse)), None if v is None else v.permute(inverse)
+    step = x[0]
+    if step.is_contiguous() or not step.is_contiguous(memory_format=torch.channels_last):
+        return None
+    spikes, v = run(x.permute(0, 1, 3, 4, 2), None if v_init is None else v_init.permute(0, 2, 3, 1))
+    return spikes.permute(0, 1, 4, 2, 3), None if v is None else v.permute(0, 3, 1, 2)
 
 
 def _prepare(x: torch.Tensor, v_init: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
