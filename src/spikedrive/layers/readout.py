@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .cpu_kernels import MaxPool2dChannelsLast
 from .time_distributed import TimeDistributed
 
 __all__ = ["MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "Flatten", "Dropout", "MeanOverTime"]
@@ -14,7 +15,7 @@ __all__ = ["MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "Flatten", "Dropout", 
 def MaxPool2d(kernel_size: int, stride: int | None = None, padding: int = 0) -> TimeDistributed:
     """Max-pooling of every time step: ``[T, B, C, H, W] -> [T, B, C, H', W']`` (commutes with
     I-LIF's expansion into virtual steps, so it may sit between I-LIF and a synapse)."""
-    return TimeDistributed(nn.MaxPool2d(kernel_size, stride, padding))
+    return TimeDistributed(MaxPool2dChannelsLast(kernel_size, stride, padding))
 
 
 def AvgPool2d(kernel_size: int, stride: int | None = None, padding: int = 0) -> TimeDistributed:

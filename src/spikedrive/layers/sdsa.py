@@ -30,6 +30,7 @@ from torch import nn
 
 from ..neurons import LIF, SpikingNeuron
 from .folding import FusedConv, fold_pw_dw_pw, pad_with_bn_zero
+from .cpu_kernels import batch_norm_rows
 from .readout import MaxPool2d
 from .spike_products import SpikeLinearAttention, SpikeProduct
 from .time_distributed import BatchNorm2d, Linear
@@ -72,7 +73,7 @@ class BatchNormLast(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``[..., C] -> [..., C]``."""
-        return self.bn(x.reshape(-1, x.shape[-1])).view(x.shape)
+        return batch_norm_rows(self.bn, x.reshape(-1, x.shape[-1])).view(x.shape)
 
 
 class SpikeDrivenSelfAttention(nn.Module):

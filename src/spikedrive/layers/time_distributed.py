@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .cpu_kernels import batch_norm_rows
+
 __all__ = [
     "TimeDistributed", "Synapse", "Conv2d", "ConvTranspose2d", "Linear", "BatchNorm2d", "BatchNorm1d",
     "SYNAPTIC_TYPES",
@@ -116,10 +118,23 @@ def Linear(in_features: int, out_features: int, bias: bool = True, encoding: boo
 
 
 class BatchNorm2d(TimeDistributed):
-    """Batch norm over ``[T, B, C, H, W]`` with statistics shared across time (over T, B, H, W)."""
+    """Batch norm over ``[T, B, C, H, W]`` with statistics shared across time (over T, B, H, W).
+
+    Steps in channels-last memory are normalised as the rows of ``[T B H W, C]`` (no copy; on the
+    CPU by :func:`~spikedrive.layers.cpu_kernels.batch_norm_rows`) and stay channels-last."""
 
     def __init__(self, num_features: int, **kwargs) -> None:
         super().__init__(nn.BatchNorm2d(num_features, **kwargs))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``[T, B, C, H, W] -> [T, B, C, H, W]``."""
+        if x.dim() != 5 or x.device.type != "cpu":
+            return super().forward(x)
+        nhwc = x.permute(0, 1, 3, 4, 2)
+        if not nhwc.is_contiguous():
+            return super().forward(x)
+        rows = batch_norm_rows(self.module, nhwc.reshape(-1, x.shape[2]))
+        return rows.view(nhwc.shape).permute(0, 1, 4, 2, 3)
 
 
 class BatchNorm1d(TimeDistributed):

@@ -1,4 +1,8 @@
-"""The fused CPU operator: C++ compiled with torch's cpp_extension on first use, then cached.
+"""The fused CPU operators: C++ compiled with torch's cpp_extension on first use, then cached.
+
+One library holds the neuron kernels (``csrc/neurons_cpu.cpp``) and the two layer kernels that
+sit between neurons (``csrc/layers_cpu.cpp``: channels-last batch norm and max-pool, used through
+:mod:`spikedrive.layers.cpu_kernels`).
 
 The build takes about 40 s once per machine, kernel version and torch version; later imports load the
 cached library in well under a second. Its folder is torch's extension cache
@@ -22,7 +26,10 @@ import torch
 
 __all__ = ["cpu_ops", "cpu_kernel_error", "cpu_tensor_supported"]
 
-_SOURCE = Path(__file__).parent / "csrc" / "neurons_cpu.cpp"
+# The neurons, and the two layer kernels (channels-last batch norm, spike max-pool) that sit
+# between them in a spiking network: one library, one build.
+_SOURCES = tuple(Path(__file__).parent / "csrc" / name for name in ("neurons_cpu.cpp", "layers_cpu.cpp"))
+_HEADERS = (Path(__file__).parent / "csrc" / "cpu_io.h",)
 _CPU_DTYPES = (torch.float32, torch.float64, torch.bfloat16, torch.float16)
 _LOCK = threading.Lock()
 _STATE: dict[str, Any] = {"ops": None, "error": None, "tried": False, "warned": False}
@@ -68,21 +75,23 @@ def _load() -> Any:
     from torch.utils import cpp_extension
 
     _ensure_ninja_on_path()
-    source, flags = _SOURCE.read_bytes(), _build_flags()
-    name = _extension_name(source, flags)
+    files, flags = _SOURCES + _HEADERS, _build_flags()
+    contents = [path.read_bytes() for path in files]
+    name = _extension_name(b"".join(contents), flags)
     build_dir = Path(cpp_extension._get_build_directory(name, verbose=False))
-    # Build from a copy inside the build folder: ninja rebuilds when a source's path changes, so
-    # compiling a checkout's own file would rebuild for every other checkout of the same code.
-    local = build_dir / _SOURCE.name
-    if not local.exists() or local.read_bytes() != source:
-        tmp = local.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_bytes(source)
-        os.replace(tmp, local)
+    # Build from copies inside the build folder: ninja rebuilds when a source's path changes, so
+    # compiling a checkout's own files would rebuild for every other checkout of the same code.
+    local = [build_dir / path.name for path in files]
+    for path, source in zip(local, contents):
+        if not path.exists() or path.read_bytes() != source:
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_bytes(source)
+            os.replace(tmp, path)
     if not (build_dir / f"{name}.so").exists():
-        print(f"spikedrive: compiling the fused CPU neuron kernel once (about 40 s), cached in {build_dir}",
+        print(f"spikedrive: compiling the fused CPU kernels once (about 60 s), cached in {build_dir}",
               file=sys.stderr)
     cpp_extension.load(
-        name=name, sources=[str(local)], extra_cflags=flags, extra_ldflags=["-fopenmp"],
+        name=name, sources=[str(path) for path in local[:len(_SOURCES)]], extra_cflags=flags, extra_ldflags=["-fopenmp"],
         is_python_module=False, verbose=False,
     )
     return torch.ops.spikedrive_cpu

@@ -1,0 +1,134 @@
+"""The compiled CPU layer kernels (``neurons/kernels/csrc/layers_cpu.cpp``) behind PyTorch's API.
+
+PyTorch's CPU batch norm walks each channel of a ``[M, C]`` token matrix with a stride of ``C``,
+and its channels-last max-pool keeps an int64 index per output and zero-fills its gradient in a
+separate pass; between the fused neurons these two were a fifth of an SDT training step. The
+kernels here take their place only where they give the same result:
+
+* :func:`batch_norm_rows`: batch norm over the rows of a contiguous ``[M, C]`` tensor with batch
+  statistics (training, or no running statistics); statistics in float32 (float64 for
+  float64), gradients by the textbook formula. Equal to ``F.batch_norm`` within float rounding
+  (the sums run in another order), and running statistics updated exactly as it does.
+* :func:`max_pool_channels_last`: ``F.max_pool2d`` (no dilation, no ceil mode) on a
+  channels-last ``[N, C, H, W]`` that needs a gradient; values, argmax ties and gradients are
+  bit-identical to PyTorch's, and the argmax is one byte per output instead of eight.
+
+Everything else (another device or layout, double backward, a ``TorchFunctionMode`` such as the
+conversion's tracer, the kernel not built) runs PyTorch's own operator. ``SPIKEDRIVE_NO_CPU_KERNEL=1``
+turns these off together with the fused neurons.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..neurons.kernels.cpu import cpu_ops, cpu_tensor_supported
+
+__all__ = ["batch_norm_rows", "max_pool_channels_last", "MaxPool2dChannelsLast"]
+
+
+def _kernel_applies(x: torch.Tensor) -> bool:
+    return (x.device.type == "cpu" and not torch._C._is_torch_function_mode_enabled()
+            and cpu_tensor_supported(x))
+
+
+class _BatchNormRows(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | None,
+                eps: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        y, mean, var, invstd = cpu_ops().bn_last_forward(x, weight, bias, eps)
+        ctx.save_for_backward(x, mean, invstd, weight)
+        ctx.bias_dtype = bias.dtype if bias is not None else None
+        ctx.mark_non_differentiable(mean, var)
+        return y, mean, var
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_y: torch.Tensor, _mean: None, _var: None):
+        x, mean, invstd, weight = ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        grad_x, grad_w, grad_b = cpu_ops().bn_last_backward(grad_y.contiguous(), x, mean, invstd, weight, need_x)
+        grad_w = grad_w.to(weight.dtype) if need_w else None
+        grad_b = grad_b.to(ctx.bias_dtype) if need_b else None
+        return (grad_x if need_x else None), grad_w, grad_b, None
+
+
+def batch_norm_rows(bn: nn.modules.batchnorm._BatchNorm, x: torch.Tensor) -> torch.Tensor:
+    """What ``bn`` computes, on ``x`` ``[M, C]`` (rows are samples, the last dim channels), through
+    the CPU kernel where it applies (see the module docs), else through ``F.batch_norm``; any
+    ``nn.BatchNorm*`` may be given (the rows are an ``[N, C, H, W]`` batch in channels-last memory,
+    flattened, for a ``BatchNorm2d``).
+
+    The running statistics and ``num_batches_tracked`` move exactly as in ``nn.BatchNorm*``'s
+    forward (momentum, or the cumulative average when ``momentum`` is ``None``; the running
+    variance unbiased)."""
+    if x.dim() != 2 or x.shape[1] != bn.num_features:
+        raise ValueError(f"batch_norm_rows: expected [M, {bn.num_features}], got shape {tuple(x.shape)}")
+    # The order of nn.BatchNorm's forward: count the batch, choose the averaging factor, then use
+    # batch statistics in training or where there are no running ones.
+    factor = 0.0 if bn.momentum is None else bn.momentum
+    if bn.training and bn.track_running_stats and bn.num_batches_tracked is not None:
+        bn.num_batches_tracked.add_(1)
+        factor = 1.0 / float(bn.num_batches_tracked) if bn.momentum is None else bn.momentum
+    use_batch_stats = bn.training or (bn.running_mean is None and bn.running_var is None)
+    updates_running = bn.training and bn.track_running_stats and bn.running_mean is not None
+    if not use_batch_stats or not x.is_contiguous() or x.shape[0] < 2 or not _kernel_applies(x):
+        keep = not bn.training or bn.track_running_stats
+        return F.batch_norm(x, bn.running_mean if keep else None, bn.running_var if keep else None, bn.weight,
+                            bn.bias, use_batch_stats, factor, bn.eps)
+    y, mean, var = _BatchNormRows.apply(x, bn.weight, bn.bias, bn.eps)
+    if updates_running:
+        with torch.no_grad():
+            m = x.shape[0]
+            bn.running_mean.mul_(1 - factor).add_(mean.to(bn.running_mean.dtype), alpha=factor)
+            bn.running_var.mul_(1 - factor).add_((var * (m / (m - 1))).to(bn.running_var.dtype), alpha=factor)
+    return y
+
+
+class _MaxPoolChannelsLast(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, kernel: int, stride: int, padding: int) -> torch.Tensor:
+        nhwc = x.permute(0, 2, 3, 1)
+        y, argmax = cpu_ops().spike_max_pool_forward(nhwc, kernel, stride, padding)
+        ctx.save_for_backward(argmax)
+        ctx.geometry = (x.shape[2], x.shape[3], kernel, stride, padding)
+        return y.permute(0, 3, 1, 2)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_y: torch.Tensor):
+        (argmax,) = ctx.saved_tensors
+        grad_x = cpu_ops().spike_max_pool_backward(grad_y.permute(0, 2, 3, 1), argmax, *ctx.geometry)
+        return grad_x.permute(0, 3, 1, 2), None, None, None
+
+
+def _single(value: int | tuple[int, ...]) -> int | None:
+    if isinstance(value, int):
+        return value
+    return value[0] if len(set(value)) == 1 else None
+
+
+def max_pool_channels_last(x: torch.Tensor, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] | None = None,
+                           padding: int | tuple[int, int] = 0) -> torch.Tensor:
+    """``F.max_pool2d(x, kernel_size, stride, padding)`` on ``[N, C, H, W]``; through the CPU
+    kernel when ``x`` is channels-last in memory and needs a gradient (same values, argmax and
+    gradients, the argmax kept in one byte), else through PyTorch."""
+    k, s, p = _single(kernel_size), _single(stride if stride is not None else kernel_size), _single(padding)
+    if (k is None or s is None or p is None or k > 15 or 2 * p > k or x.dim() != 4
+            or not (torch.is_grad_enabled() and x.requires_grad) or not x.permute(0, 2, 3, 1).is_contiguous()
+            or x.shape[2] + 2 * p < k or x.shape[3] + 2 * p < k or not _kernel_applies(x)):
+        return F.max_pool2d(x, kernel_size, stride, padding)
+    return _MaxPoolChannelsLast.apply(x, k, s, p)
+
+
+class MaxPool2dChannelsLast(nn.MaxPool2d):
+    """``nn.MaxPool2d`` that trains through :func:`max_pool_channels_last` where it applies
+    (no dilation, no ceil mode, no returned indices); otherwise exactly ``nn.MaxPool2d``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``[N, C, H, W] -> [N, C, H', W']``."""
+        if self.return_indices or self.ceil_mode or _single(self.dilation) != 1:
+            return super().forward(x)
+        return max_pool_channels_last(x, self.kernel_size, self.stride, self.padding)
