@@ -66,3 +66,17 @@ def test_missing_extra_names_it(monkeypatch, tmp_path):
     model, x = _model()
     with pytest.raises(ImportError, match=r"to_onnx needs the optional package 'onnx'.*pip install 'spikedrive\[export\]'"):
         to_onnx(model, x[:1], tmp_path / "m.onnx")
+
+
+def test_export_and_check_leave_a_training_model_untouched(tmp_path):
+    pytest.importorskip("onnxruntime", reason="the export extra (onnxruntime) is not installed")
+    pytest.importorskip("onnxscript", reason="the export extra (onnxscript) is not installed")
+    model, x = _model()
+    model.train()
+    model.features[1].eval()  # a frozen batch norm inside a training model keeps its own mode
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    to_onnx(model, x[:1], tmp_path / "m.onnx", check=True)
+    check_onnx(model, x[:2], tmp_path / "m.onnx")
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, before[key]), key  # no batch-norm statistics moved
+    assert model.training and not model.features[1].training

@@ -254,3 +254,11 @@ def test_named_backend_that_cannot_run_is_an_error_not_a_silent_fallback(monkeyp
     with pytest.raises(ValueError, match="backend='triton' cannot run 'lif' neurons: not on a torch.float32 tensor on cpu"):
         LIF(backend="triton")(torch.ones(2, 3))
     assert LIF(backend="auto")(torch.full((2, 3), 5.0)).sum() > 0  # auto falls back to the reference
+
+
+@pytest.mark.parametrize("dtype, exact", [(torch.bfloat16, 256), (torch.float16, 2048)])
+def test_ilif_refuses_levels_its_dtype_cannot_hold(dtype, exact):
+    x = torch.rand(2, 3, 4).to(dtype) * 3
+    ILIF(D=exact)(x)  # every integer up to 2^(mantissa + 1) is a value of the dtype
+    with pytest.raises(ValueError, match=f"integers above {exact} round"):
+        ILIF(D=exact + 1)(x)

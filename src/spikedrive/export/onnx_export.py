@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..layers.weights import evaluating
 from ..neurons import SpikingNeuron
 from ._deps import require
 
@@ -79,21 +80,16 @@ def to_onnx(model: nn.Module, sample_input: torch.Tensor, path: str | os.PathLik
             # torch.export specializes a size-1 axis to the constant 1; trace with two samples
             traced = torch.cat([sample_input, sample_input], dim=batch_dim)
         dynamic = ({batch_dim: torch.export.Dim("batch")},)
-    was_training = model.training
-    model.eval()
-    try:
-        with _reference_neurons(model), torch.no_grad(), warnings.catch_warnings(), \
-                contextlib.redirect_stdout(io.StringIO()):
-            warnings.simplefilter("ignore")
-            program = torch.onnx.export(model, (traced,), dynamo=True, input_names=["input"],
-                                        output_names=["output"], dynamic_shapes=dynamic, optimize=True,
-                                        verbose=False)
-            program.save(str(path))
-    finally:
-        model.train(was_training)
+    with _reference_neurons(model), evaluating(model), warnings.catch_warnings(), \
+            contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(model, (traced,), dynamo=True, input_names=["input"],
+                                    output_names=["output"], dynamic_shapes=dynamic, optimize=True,
+                                    verbose=False)
+        program.save(str(path))
     if check:
         diff = check_onnx(model, sample_input, path)
-        scale = atol + rtol * float(model(sample_input).abs().max()) if diff else 0.0
+        scale = atol + rtol * float(np.abs(_pytorch_output(model, sample_input)).max()) if diff else 0.0
         if diff > scale:
             raise AssertionError(f"to_onnx: onnxruntime's output differs from PyTorch's by up to {diff:g} "
                                  f"(tolerance {scale:g}) for {str(path)!r}")
@@ -106,13 +102,14 @@ def check_onnx(model: nn.Module, sample_input: torch.Tensor, path: str | os.Path
     ort = require("onnxruntime", "check_onnx")
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     got = session.run(None, {session.get_inputs()[0].name: sample_input.detach().cpu().numpy()})[0]
-    was_training = model.training
-    model.eval()
-    try:
-        with _reference_neurons(model), torch.no_grad():
-            want = model(sample_input).detach().cpu().numpy()
-    finally:
-        model.train(was_training)
+    want = _pytorch_output(model, sample_input)
     if got.shape != want.shape:
         raise AssertionError(f"check_onnx: onnxruntime gives shape {got.shape}, PyTorch {want.shape}")
     return float(np.abs(got.astype(np.float64) - want.astype(np.float64)).max()) if got.size else 0.0
+
+
+def _pytorch_output(model: nn.Module, sample_input: torch.Tensor) -> np.ndarray:
+    # Eval mode and reference neurons, as exported; every submodule's own mode is restored after,
+    # and a model left in training mode does not move its batch-norm statistics here.
+    with _reference_neurons(model), evaluating(model):
+        return model(sample_input).detach().cpu().numpy()

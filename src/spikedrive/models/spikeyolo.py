@@ -175,7 +175,7 @@ class SpikeYOLO(nn.Module):
 
 # The detection datasets (spikedrive.detection.data: letterboxed to multiples of 32) as the engine
 # registers them; SpikeYOLO's Gen1 run reads T = 2 bins of the 250 ms before each label, at 320 px.
-_COCO = ModelInput("coco", {"img_size": 640}, task="detection")
+_COCO = ModelInput("coco_detection", {"img_size": 640}, task="detection")
 _GEN1 = ModelInput("gen1_detection", {"T": 2, "window_us": 250_000, "img_size": 320}, task="detection")
 
 
