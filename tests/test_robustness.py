@@ -358,3 +358,21 @@ def test_attack_and_certify_commands_on_a_checkpoint(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "pgd linf eps 0.1: accuracy" in out and "QTE over [0, 0.1]" in out
     assert "gaussian smoothing (sigma 0.25, T 4)" in out and (tmp_path / "c.png").is_file()
+
+
+def test_attacks_and_certification_keep_each_submodule_mode():
+    from spikedrive.robustness import Smooth
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 8), torch.nn.BatchNorm1d(8),
+                                torch.nn.Dropout(0.5), torch.nn.Linear(8, 3))
+    model.train()
+    model[2].eval()  # a frozen batch norm inside a model being trained
+    x, y = torch.rand(5, 1, 2, 2), torch.randint(0, 3, (5,))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    fgsm(model, x, y, eps=0.1)
+    pgd(model, x, y, eps=0.1, steps=2)
+    Smooth(model, num_classes=3, sigma=0.25).sample_counts(x[0], num=4, batch_size=2)
+    assert model.training and not model[2].training and model[3].training
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, before[key]), key

@@ -27,7 +27,7 @@ from torch import nn
 from ..neurons import SpikingNeuron
 from .time_distributed import SYNAPTIC_TYPES
 
-__all__ = ["NORM_TYPES", "unknown_weight_modules", "refuse_unknown_weights", "evaluating"]
+__all__ = ["NORM_TYPES", "unknown_weight_modules", "refuse_unknown_weights", "eval_mode", "evaluating"]
 
 #: Normalisation layers: parameters folded into the preceding synaptic layer at inference.
 NORM_TYPES: tuple[type[nn.Module], ...] = (
@@ -72,13 +72,21 @@ def seeded(seed: int = 0) -> Iterator[None]:
 
 
 @contextmanager
-def evaluating(model: nn.Module) -> Iterator[nn.Module]:
-    """Run ``model`` in eval mode without gradients, then restore every submodule's own mode."""
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Run ``model`` in eval mode (batch norms on running statistics, no dropout), then restore
+    every submodule's own mode: a frozen batch norm inside a training model stays frozen.
+    Gradients stay on (attacks need them w.r.t. the input)."""
     modes = [(m, m.training) for m in model.modules()]
     model.eval()
     try:
-        with torch.no_grad():
-            yield model
+        yield model
     finally:
         for m, training in modes:
             m.training = training
+
+
+@contextmanager
+def evaluating(model: nn.Module) -> Iterator[nn.Module]:
+    """Run ``model`` in eval mode without gradients, then restore every submodule's own mode."""
+    with eval_mode(model), torch.no_grad():
+        yield model

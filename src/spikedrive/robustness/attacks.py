@@ -28,24 +28,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..layers.weights import eval_mode
+
 __all__ = ["NORMS", "eval_mode", "fgsm", "pgd", "loss_and_grad", "predict", "accuracy"]
 
 NORMS = ("linf", "l2")
-
-
-class eval_mode:
-    """Context: ``model.eval()`` inside, the previous train/eval flag restored after (attacks
-    must not update batch-norm statistics or use training-mode dropout)."""
-
-    def __init__(self, model: nn.Module) -> None:
-        self.model, self.was_training = model, model.training
-
-    def __enter__(self) -> nn.Module:
-        self.model.eval()
-        return self.model
-
-    def __exit__(self, *exc: object) -> None:
-        self.model.train(self.was_training)
 
 
 def _check(x: torch.Tensor, y: torch.Tensor, eps: float, norm: str, eot: int, who: str) -> None:

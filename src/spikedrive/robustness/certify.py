@@ -35,6 +35,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..layers.weights import eval_mode
+
 __all__ = ["Smooth", "clopper_pearson_lower", "certified_accuracy", "plot_certified_accuracy"]
 
 NOISES = ("gaussian", "bernoulli")
@@ -119,17 +121,13 @@ class Smooth:
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"Smooth: batch_size must be an integer >= 1, got {batch_size!r}")
         counts = torch.zeros(self.num_classes, dtype=torch.long)
-        was_training = self.model.training
-        self.model.eval()
-        try:
+        with eval_mode(self.model):
             left = num
             while left > 0:
                 this = min(batch_size, left)
                 logits = self.model(self._draw(x, this))
                 counts += torch.bincount(logits.argmax(-1).cpu(), minlength=self.num_classes)[: self.num_classes]
                 left -= this
-        finally:
-            self.model.train(was_training)
         return counts.numpy()
 
     def radius(self, p_lower: float) -> float:
