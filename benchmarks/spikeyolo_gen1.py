@@ -24,11 +24,13 @@ Results go to ``benchmarks/results/spikeyolo_gen1_small.json``, the predicted PN
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -113,22 +115,48 @@ def _same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], tol: float, or
             and torch.allclose(a["scores"].double(), b["scores"].double(), rtol=0, atol=tol))
 
 
+@dataclass
+class OpenedRun:
+    """What every measurement of one trained checkpoint shares, read and built once.
+
+    Attributes:
+        cfg: its recipe with ``data_root`` pointed at the benchmark's set.
+        val, test: the recipe's evaluation splits.
+        task: the recipe's detection task (default confidence threshold).
+    """
+
+    cfg: Any
+    val: Any
+    test: Any
+    task: Any
+
+
+def open_run(ckpt: Path, root: Path) -> tuple[OpenedRun, torch.nn.Module]:
+    """Load ``ckpt`` with ``data_root=root`` and build its datasets and task, once; also returns
+    the trained model as ``load_run`` builds it (float32, training form)."""
+    from spikedrive.engine.checkpoint import load_run
+    from spikedrive.engine.data import build_datasets
+    from spikedrive.engine.detection_task import build_detection_task
+
+    cfg, model = load_run(ckpt, [f"data_root={root}"])
+    _, val, test = build_datasets(cfg)
+    return OpenedRun(cfg, val, test, build_detection_task(cfg)), model
+
+
 def _inputs(dataset: Any, cfg: Any) -> list[torch.Tensor]:
     from spikedrive.engine.data import make_eval_loader
 
     return [x for x, _ in make_eval_loader(dataset, cfg)]
 
 
-def conversion_check(ckpt: Path, root: Path, conf: float = 0.25) -> tuple[dict[str, Any], torch.nn.Module]:
-    """Detections of the trained SNN: integer vs reparameterised vs spike-driven, float64 and float32."""
+def conversion_check(run: OpenedRun, model: torch.nn.Module, conf: float = 0.25) -> tuple[dict[str, Any], torch.nn.Module]:
+    """Detections of the trained SNN ``model`` (converted in place, and returned): integer vs
+    reparameterised vs spike-driven, float64 and float32, on ``run``'s test split."""
     from spikedrive.analysis import assert_spike_driven
-    from spikedrive.engine.checkpoint import load_run
-    from spikedrive.engine.data import build_datasets
     from spikedrive.layers import to_spike_driven
 
-    cfg, model = load_run(ckpt, [f"data_root={root}"])
     model.eval()
-    batches = _inputs(build_datasets(cfg)[2], cfg)
+    batches = _inputs(run.test, run.cfg)
     n_images = sum(x.shape[1] for x in batches)
     out: dict[str, Any] = {"conf": conf, "images": n_images}
     integer64 = [_detections(model.double(), x.double(), conf) for x in batches]
@@ -157,30 +185,22 @@ def conversion_check(ckpt: Path, root: Path, conf: float = 0.25) -> tuple[dict[s
     return out, model
 
 
-def evaluate_run(model: torch.nn.Module, ckpt: Path, root: Path) -> dict[str, dict[str, float]]:
-    """COCO-protocol metrics of ``model`` (built from ``ckpt``'s recipe) on val and test."""
-    from spikedrive.engine.checkpoint import load_run
-    from spikedrive.engine.data import build_datasets, make_eval_loader
-    from spikedrive.engine.detection_task import build_detection_task
+def evaluate_run(run: OpenedRun, model: torch.nn.Module) -> dict[str, dict[str, float]]:
+    """COCO-protocol metrics of ``model`` (built from ``run``'s recipe) on ``run``'s val and test."""
+    from spikedrive.engine.data import make_eval_loader
     from spikedrive.engine.loop import evaluate
 
-    cfg, _ = load_run(ckpt, [f"data_root={root}"])
-    _, val, test = build_datasets(cfg)
-    task = build_detection_task(cfg)
-    return {name: evaluate(model.float(), task, make_eval_loader(ds, cfg), "cpu") for name, ds in (("val", val), ("test", test))}
+    return {name: evaluate(model.float(), run.task, make_eval_loader(ds, run.cfg), "cpu")
+            for name, ds in (("val", run.val), ("test", run.test))}
 
 
-def energy(model: torch.nn.Module, ckpt: Path, root: Path, samples: int = 80, spiking: bool = True) -> dict[str, float]:
-    """Energy per test sample (pJ) of ``model``: the SNN's (encoding MACs + SOPs), or for an ANN
-    (``spiking=False``) every MAC it executes at E_MAC."""
-    from spikedrive.engine.checkpoint import load_run
-    from spikedrive.engine.data import build_datasets, make_eval_loader
-    from spikedrive.engine.detection_task import build_detection_task
+def energy(run: OpenedRun, model: torch.nn.Module, samples: int = 80, spiking: bool = True) -> dict[str, float]:
+    """Energy per test sample (pJ) of ``model`` on ``run``'s test split: the SNN's (encoding MACs
+    + SOPs), or for an ANN (``spiking=False``) every MAC it executes at E_MAC."""
+    from spikedrive.engine.data import make_eval_loader
     from spikedrive.engine.report import measure_energy
 
-    cfg, _ = load_run(ckpt, [f"data_root={root}"])
-    test = build_datasets(cfg)[2]
-    rep = measure_energy(model.float(), make_eval_loader(test, cfg), build_detection_task(cfg), samples=samples, batch_dim=1)
+    rep = measure_energy(model.float(), make_eval_loader(run.test, run.cfg), run.task, samples=samples, batch_dim=1)
     if spiking:
         return {"samples": rep.samples, "snn_energy_pj": rep.snn_energy_pj, "sops": rep.total_sops,
                 "encoding_macs": rep.encoding_macs, "ann_energy_one_step_pj": rep.ann_energy_pj}
@@ -189,23 +209,21 @@ def energy(model: torch.nn.Module, ckpt: Path, root: Path, samples: int = 80, sp
             "ann_energy_one_step_pj": rep.ann_energy_pj}
 
 
-def predict_png(ckpt: Path, runs: Path, samples: int = 4, zoom: int = 4, conf: float = 0.25) -> None:
-    """``spikedrive detect predict`` on ``samples`` test label times (one PNG each, native 64 px),
-    and the same detections drawn on the frames enlarged ``zoom`` times, tiled into the README PNG."""
+def predict_png(ckpt: Path, run: OpenedRun, model: torch.nn.Module, root: Path, runs: Path, samples: int = 4,
+                zoom: int = 4, conf: float = 0.25) -> None:
+    """``spikedrive detect predict`` of ``ckpt`` on ``samples`` test label times (one PNG each,
+    native 64 px), and the same detections of ``model`` (``ckpt``'s trained form) drawn on
+    ``run``'s test frames enlarged ``zoom`` times, tiled into the README PNG."""
     from PIL import Image
 
     from spikedrive.detection.draw import draw_detections
-    from spikedrive.engine.checkpoint import load_run
-    from spikedrive.engine.data import build_datasets
     from spikedrive.engine.detection_task import build_detection_task
 
-    # the checkpoint's recipe holds data_root (predict takes its overrides only before the options)
-    subprocess.run([*_cli(), "detect", "predict", str(ckpt), "--out", str(runs / "predict"), "--samples", str(samples)],
-                   cwd=REPO, check=True)
-    cfg, model = load_run(ckpt)
-    task = build_detection_task(cfg)
+    subprocess.run([*_cli(), "detect", "predict", str(ckpt), "--out", str(runs / "predict"), "--samples", str(samples),
+                    f"data_root={root}"], cwd=REPO, check=True)
+    task = build_detection_task(run.cfg)  # its own: the drawing's confidence threshold differs
     task.post["conf"] = conf
-    test = build_datasets(cfg)[2]
+    test = run.test
     tiles = []
     for i in range(samples):
         frames, target = test[i]
@@ -244,29 +262,30 @@ def main(argv: list[str] | None = None) -> int:
     else:
         trained = train_all(root, runs, list(args.overrides), args.threads)
         (runs / "train.json").write_text(json.dumps(trained, indent=1))
-    from spikedrive.engine.checkpoint import load_run
-
+    png_run: tuple[OpenedRun, torch.nn.Module] | None = None
     for kind in KINDS:
         ckpt = runs / kind / "best.pt"
         history = [r for r in json.loads((runs / kind / "metrics.json").read_text()) if "epoch" in r]  # not the final test row
         best = max(history, key=lambda r: r["val_map50"])
         entry = {**trained[kind], "epochs": len(history), "best_epoch": best["epoch"],
                  "steps": history[-1]["global_step"]}
-        _, model = load_run(ckpt, [f"data_root={root}"])
-        entry["metrics"] = evaluate_run(model.eval(), ckpt, root)  # the training form, as detect eval
+        run, model = open_run(ckpt, root)
+        entry["metrics"] = evaluate_run(run, model.eval())  # the training form, as detect eval
         if kind == "snn":
-            entry["spike_driven"], model = conversion_check(ckpt, root)
-            entry["metrics_spike_driven"] = evaluate_run(model, ckpt, root)
+            png_run = (run, copy.deepcopy(model))  # the PNG draws the training form; the conversion is in place
+            entry["spike_driven"], model = conversion_check(run, model)
+            entry["metrics_spike_driven"] = evaluate_run(run, model)
         else:
             model.reparameterize()
-        entry["energy"] = energy(model, ckpt, root, spiking=kind == "snn")  # deployed forms: spike-driven SNN, fused ANN
+        entry["energy"] = energy(run, model, spiking=kind == "snn")  # deployed forms: spike-driven SNN, fused ANN
         result[kind] = entry
         print(kind, json.dumps(entry["metrics"]["test"]), flush=True)
     result["energy_note"] = ("pJ per test sample (T = 2 event frames), 45 nm E_MAC 4.6 / E_AC 0.9; snn_energy_pj: "
                              "encoding MACs + SOPs with the D = 4 virtual steps; ANN twin: mac_energy_executed_pj, "
                              "every MAC of both frames; ann_energy_one_step_pj: one frame (the paper's convention)")
     result["energy_ratio_ann_over_snn"] = result["ann"]["energy"]["mac_energy_executed_pj"] / result["snn"]["energy"]["snn_energy_pj"]
-    predict_png(runs / "snn" / "best.pt", runs)
+    assert png_run is not None
+    predict_png(runs / "snn" / "best.pt", *png_run, root, runs)
     RESULT.parent.mkdir(parents=True, exist_ok=True)
     RESULT.write_text(json.dumps(result, indent=1, default=float) + "\n")
     print(f"wrote {RESULT}")

@@ -42,8 +42,10 @@ def test_gen1_keeps_the_last_box_per_track_at_a_label_time(tmp_path):
 
 # --- box-aware augmentation -------------------------------------------------------------------
 
-from spikedrive.detection.data import DetectionView, build_gen1_detection, collate_detection  # noqa: E402
-from spikedrive.detection.transforms import Letterbox, RandomFlip, mosaic4  # noqa: E402
+from spikedrive.data.images.coco import detection_collate  # noqa: E402
+from spikedrive.data.images.event_frames import time_major_detection_collate  # noqa: E402
+from spikedrive.detection.data import DetectionView, build_gen1_detection  # noqa: E402
+from spikedrive.detection.transforms import Letterbox, RandomFlip, drop_small_boxes, mosaic4  # noqa: E402
 
 
 def boxed(h: int, w: int, boxes: list[list[float]], labels: list[int], video: bool = False):
@@ -104,14 +106,83 @@ def test_mosaic_switches_off_for_the_last_epochs():
 
 
 def test_collate_stacks_images_and_frame_sequences():
-    img = torch.zeros(3, 32, 32)
-    x, targets = collate_detection([(img, {"a": 1}), (img, {"a": 2})])
-    assert x.shape == (2, 3, 32, 32) and [t["a"] for t in targets] == [1, 2]
-    frames = torch.zeros(5, 3, 32, 32)
-    x, _ = collate_detection([(frames, {}), (frames, {}), (frames, {})])
-    assert x.shape == (5, 3, 3, 32, 32)
-    with pytest.raises(ValueError, match=r"collate_detection: inputs differ in shape: \(3, 32, 32\) vs \(3, 64, 64\)"):
-        collate_detection([(img, {}), (torch.zeros(3, 64, 64), {})])
+    imgs = [torch.rand(3, 32, 32) for _ in range(2)]
+    x, targets = detection_collate([(tv_tensors.Image(imgs[0]), {"a": 1}), (imgs[1], {"a": 2})])
+    assert type(x) is torch.Tensor and x.dtype == torch.float32 and [t["a"] for t in targets] == [1, 2]
+    torch.testing.assert_close(x, torch.stack(imgs), rtol=0, atol=0)
+    frames = [torch.rand(5, 3, 8, 8, dtype=torch.float64) for _ in range(3)]
+    x, _ = detection_collate([(f, {}) for f in frames])  # [T, 3, H, W] items: time-major
+    assert x.shape == (5, 3, 3, 8, 8) and x.dtype == torch.float32
+    torch.testing.assert_close(x, torch.stack(frames, dim=1).float(), rtol=0, atol=0)
+    with pytest.raises(ValueError, match=r"detection_collate: images differ in shape: \(3, 32, 32\) vs \(3, 64, 64\)"):
+        detection_collate([(imgs[0], {}), (torch.zeros(3, 64, 64), {})])
+    # raw uint8 pixels are not silently turned into 0..255 floats
+    x, _ = detection_collate([(torch.full((3, 4, 4), 200, dtype=torch.uint8), {})] * 2)
+    assert x.dtype == torch.uint8 and x.shape == (2, 3, 4, 4)
+    assert DetectionView.collate_fn is detection_collate
+
+
+def test_time_major_collate_stacks_numpy_frames_and_names_mismatched_shapes():
+    frames = [np.random.default_rng(i).random((4, 2, 6, 6)) for i in range(2)]
+    x, targets = time_major_detection_collate([(frames[0], {"i": 0}), (frames[1], {"i": 1})])
+    assert x.dtype == torch.float32 and [t["i"] for t in targets] == [0, 1]
+    torch.testing.assert_close(x, torch.from_numpy(np.stack(frames, axis=1)).float(), rtol=0, atol=0)
+    # 2-d items [T, channels] are time-major only when asked
+    x, _ = detection_collate([(torch.zeros(7, 3), {})] * 2, time_major=True)
+    assert x.shape == (7, 2, 3)
+    mismatch = r"detection_collate: frames differ in shape: \(4, 2, 6, 6\) vs \(5, 2, 6, 6\)"
+    with pytest.raises(ValueError, match=mismatch):
+        time_major_detection_collate([(frames[0], {}), (np.zeros((5, 2, 6, 6)), {})])
+
+
+def test_drop_small_boxes_clamps_then_drops_by_the_shorter_side():
+    # XYXY on a 20 (h) x 30 (w) canvas: inside; partly outside (clamped to 28x8); exactly min_side
+    # wide; under min_side tall; degenerate; wholly outside; inverted
+    raw = torch.tensor([[2, 2, 10, 10], [-5, 12, 28, 40], [0, 0, 3, 9], [0, 0, 9, 2.5], [5, 5, 5, 9],
+                        [40, 0, 50, 5], [9, 9, 4, 15]], dtype=torch.float32)
+    target = {"boxes": tv_tensors.BoundingBoxes(raw, format="XYXY", canvas_size=(20, 30)),
+              "labels": torch.arange(7), "iscrowd": torch.tensor([0, 1, 0, 0, 0, 0, 1]), "image_id": 4}
+    clamped = torch.stack([raw[:, 0].clamp(0, 30), raw[:, 1].clamp(0, 20), raw[:, 2].clamp(0, 30),
+                           raw[:, 3].clamp(0, 20)], dim=1)
+    for min_side in (3.0, 0.5):
+        keep = ((clamped[:, 2] - clamped[:, 0]) >= min_side) & ((clamped[:, 3] - clamped[:, 1]) >= min_side)
+        out = drop_small_boxes(target, min_side)
+        assert isinstance(out["boxes"], tv_tensors.BoundingBoxes) and out["boxes"].canvas_size == (20, 30)
+        torch.testing.assert_close(out["boxes"].as_subclass(torch.Tensor), clamped[keep], rtol=0, atol=0)
+        assert out["labels"].tolist() == torch.arange(7)[keep].tolist()
+        assert out["iscrowd"].tolist() == target["iscrowd"][keep].tolist() and out["image_id"] == 4
+    assert drop_small_boxes(target, 3.0)["labels"].tolist() == [0, 1, 2]
+    # a 0.6 x 0.9 box has an area under 1 pixel: kept all the same at min_side 0.5
+    tiny = {"boxes": tv_tensors.BoundingBoxes(torch.tensor([[1, 1, 1.6, 1.9]]), format="XYXY", canvas_size=(4, 4)),
+            "labels": torch.tensor([3])}
+    assert drop_small_boxes(tiny, 0.5)["labels"].tolist() == [3]
+    # boxes that opted out of clamping are not clamped: those reaching outside the canvas go
+    loose = {"boxes": tv_tensors.BoundingBoxes(raw, format="XYXY", canvas_size=(20, 30), clamping_mode=None),
+             "labels": torch.arange(7)}
+    assert drop_small_boxes(loose, 3.0)["labels"].tolist() == [0, 2]
+
+
+def test_drop_small_boxes_measures_sides_in_the_boxes_own_format():
+    # CXCYWH: centre (10, 10), 6 x 4 pixels on a 20 x 20 canvas
+    target = {"boxes": tv_tensors.BoundingBoxes(torch.tensor([[10.0, 10.0, 6.0, 4.0], [10.0, 10.0, 6.0, 1.0]]),
+                                                format="CXCYWH", canvas_size=(20, 20)),
+              "labels": torch.tensor([0, 1])}
+    out = drop_small_boxes(target, 2.0)
+    assert out["labels"].tolist() == [0]
+    assert out["boxes"].format == tv_tensors.BoundingBoxFormat.CXCYWH
+    assert out["boxes"].tolist() == [[10.0, 10.0, 6.0, 4.0]]
+
+
+def test_set_loader_epoch_switches_the_mosaic_off_for_the_last_epochs():
+    from spikedrive.engine import TrainConfig, make_train_loader, set_loader_epoch
+
+    base = [boxed(32, 32, [[4, 4, 20, 20]], [0]) for _ in range(4)]
+    view = DetectionView(base, None, 32, train=True, mosaic=1.0, close_mosaic=2, epochs=300)
+    loader = make_train_loader(view, TrainConfig(batch_size=2))
+    set_loader_epoch(loader, 0, 7, epochs=10)  # the run's epochs, not the view's default, decide
+    assert view.mosaic_on
+    set_loader_epoch(loader, 0, 8, epochs=10)
+    assert not view.mosaic_on
 
 
 # --- the synthetic Gen1 set -------------------------------------------------------------------
@@ -154,8 +225,10 @@ def test_gen1_detection_boxes_follow_the_letterbox(small_gen1):
 
     _, val, _ = build_gen1_detection(small_gen1, T=2, img_size=64, sensor_size=(64, 48))
     _, target = val[0]
-    rec, t = val.base.events.samples[0]
-    dat = val.base.events.recordings[rec][0]
+    # the split is the Gen1 dataset itself (frames by its transform, targets by its target_transform)
+    assert isinstance(val.base, Gen1) and val.base.split == "val" and val.classes == Gen1.classes
+    rec, t = val.base.samples[0]
+    dat = val.base.recordings[rec][0]
     boxes = read_gen1_boxes(dat.with_name(dat.name.replace("_td.dat", "_bbox.npy")))
     boxes = boxes[boxes["t"] == t]
     ref = np.stack([boxes["x"], boxes["y"] + 8, boxes["x"] + boxes["w"], boxes["y"] + boxes["h"] + 8], -1)

@@ -143,6 +143,38 @@ def test_epoch_order_depends_only_on_seed_and_epoch() -> None:
     assert order(make_train_loader(data, TrainConfig(batch_size=16, seed=4)), 2, seed=4) != history[2]
 
 
+class EpochAware(Dataset):
+    """Records every ``set_epoch`` call (as detection's mosaic view does to switch itself off)."""
+
+    def __init__(self, base: Dataset) -> None:
+        self.base, self.calls = base, []
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, i: int):
+        return self.base[i]
+
+    def set_epoch(self, epoch: int, epochs: int | None = None) -> None:
+        self.calls.append((epoch, epochs))
+
+
+def test_set_loader_epoch_tells_the_dataset_its_epoch_and_the_total() -> None:
+    data = EpochAware(TensorDataset(torch.zeros(8, 1), torch.arange(8)))
+    loader = make_train_loader(data, TrainConfig(batch_size=4))
+    set_loader_epoch(loader, 0, 3, epochs=10)
+    set_loader_epoch(loader, 0, 4)  # no total given: the dataset keeps its own
+    assert data.calls == [(3, 10), (4, None)]
+    set_loader_epoch(make_train_loader(TensorDataset(torch.zeros(8, 1)), TrainConfig(batch_size=4)), 0, 1, epochs=2)
+
+
+def test_trainer_sets_the_datasets_epoch_once_per_epoch(tmp_path: Path) -> None:
+    train_set, val, test = build_datasets(TrainConfig())
+    recorder = EpochAware(train_set)
+    train(quick_config(tmp_path, "epochs=2", "max_steps_per_epoch=1"), model=tiny_mlp(), datasets=(recorder, val, test))
+    assert recorder.calls == [(0, 2), (1, 2)]
+
+
 class WorkerDraws(Dataset):
     """Each item is a NumPy draw made in the DataLoader worker (as a random augmentation is)."""
 

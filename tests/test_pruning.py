@@ -21,7 +21,7 @@ from spikedrive.analysis.ops import nonzero_pairs
 from spikedrive.cli import main
 from spikedrive.engine import TrainConfig, train
 from spikedrive.layers import BatchNorm2d, Conv2d, Flatten, Linear
-from spikedrive.neurons import LIF
+from spikedrive.neurons import IF, LIF, ParametricLIF
 from spikedrive.pruning import (
     PruneConfig, apply_masks, get_masks, load_prune_config, make_permanent, measure_spiking_stats,
     prunable_layers, prune_model, run_imp, sparse_energy_report, sparsity_report, spiking_scores,
@@ -196,6 +196,47 @@ def test_spiking_global_leaves_encoding_and_classifier_to_magnitude():
     assert [r.zeros for r in sparsity_report(per_layer).layers] == [18, 72, 96]
 
 
+def _plain_charge(x: torch.Tensor, inv_tau: float, v_th: float, v_reset: float | None,
+                  decay_input: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(H, spikes)`` of a LIF written out step by step from the neuron's documented equations."""
+    rest = 0.0 if v_reset is None else v_reset
+    v, hs, ss = torch.full_like(x[0], rest), [], []
+    for t in range(x.shape[0]):
+        h = v + (x[t] - (v - rest)) * inv_tau if decay_input else v - (v - rest) * inv_tau + x[t]
+        s = (h >= v_th).to(h.dtype)
+        v = h - v_th * s if v_reset is None else h * (1 - s) + v_reset * s
+        hs.append(h)
+        ss.append(s)
+    return torch.stack(hs), torch.stack(ss)
+
+
+@pytest.mark.parametrize("make, inv_tau", [
+    (lambda: LIF(tau=2.0), 0.5),
+    (lambda: LIF(tau=3.0, v_threshold=0.7, v_reset=None), 1 / 3),  # soft reset
+    (lambda: LIF(tau=4.0, v_threshold=0.8, v_reset=-0.25, decay_input=False), 0.25),  # leak towards -0.25
+    (lambda: LIF.with_decay(0.5, 1.0), 0.5),
+    (lambda: IF(v_threshold=0.6), 0.0),
+    (lambda: ParametricLIF(init_tau=2.0), 0.5),
+])
+def test_spiking_charge_statistics_match_the_neurons_own_dynamics(make, inv_tau):
+    """The criterion replays the neuron's charge: its mu / var are those of the plain loop, and
+    that loop fires exactly as the neuron module does (so the replay cannot drift from it)."""
+    torch.manual_seed(0)
+    neuron = make()
+    model = nn.Sequential(Linear(5, 6), neuron, Linear(6, 2))
+    x = torch.randn(4, 3, 5) * 4  # [T, B, F], strong enough that some steps fire
+    with torch.no_grad():
+        current = model[0](x)
+        h, spikes = _plain_charge(current, inv_tau, neuron.v_threshold, neuron.v_reset, neuron.decay_input)
+        torch.testing.assert_close(neuron(current), spikes, rtol=0, atol=0)
+    assert 0 < float(spikes.mean()) < 1  # the resets are exercised
+    st = measure_spiking_stats(model, [x, x[:, :2]])["0"]
+    pooled = torch.cat([h, h[:, :2]], 1)  # both batches, pooled per channel (dim 2)
+    torch.testing.assert_close(st.mu, pooled.mean(dim=(0, 1)), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(st.var, pooled.var(dim=(0, 1), unbiased=False), rtol=1e-4, atol=1e-6)
+    assert st.v_threshold == neuron.v_threshold and st.bn is None
+
+
 # --- training keeps the zeros ----------------------------------------------------------------
 
 def test_pruned_weights_stay_zero_through_momentum_decay_checkpoint_and_resume(tmp_path):
@@ -365,3 +406,13 @@ def test_cli_prune_runs_a_recipe_and_names_a_bad_key(tmp_path, capsys):
     assert "unknown pruning key(s) ['rouds']" in capsys.readouterr().err
     cfg, p = load_prune_config("configs/lottery/cifar10.yaml")
     assert (cfg.model, cfg.lr, cfg.batch_size, cfg.epochs, p.rewind_epoch, p.rate) == ("resnet19", 0.3, 128, 300, 20, 0.25)
+
+
+def test_pruning_overrides_are_parsed_as_the_engines_overrides():
+    """``pruning.key=value`` reads its value by the engine's override rule, as ``key=value`` does:
+    exponent floats are numbers, and text that is not YAML reaches the field's check, which names
+    it (not a YAML parser error)."""
+    cfg, p = load_prune_config("configs/lottery/digits.yaml", ["pruning.rate=1e-1", "lr=2e-3"])
+    assert (p.rate, cfg.lr) == (0.1, 0.002)
+    with pytest.raises(ValueError, match=r"pruning: criterion='\[spiking' is invalid; expected one of"):
+        load_prune_config("configs/lottery/digits.yaml", ["pruning.criterion=[spiking"])

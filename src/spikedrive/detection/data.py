@@ -4,11 +4,11 @@ Both builders return ``(train, val, test)`` of ``(inputs, target)`` items: ``inp
 ``[0, 1]``, ``[3, S, S]`` images or ``[T, 3, S, S]`` event frames, and ``target`` a dict with
 ``boxes`` (``tv_tensors.BoundingBoxes`` XYXY pixels of the letterboxed input), ``labels`` ``[N]``
 int64, ``iscrowd``, ``image_id`` and ``letterbox`` ``[scale, pad_left, pad_top]``. Batch them with
-:func:`collate_detection` (each split's ``collate_fn``): images ``[B, 3, S, S]``, frames
-``[T, B, 3, S, S]``, targets a list.
+:func:`~spikedrive.data.images.coco.detection_collate` (each split's ``collate_fn``): images
+``[B, 3, S, S]``, frames ``[T, B, 3, S, S]``, targets a list.
 
 Training mosaic is switched off for the last ``close_mosaic`` epochs: the view's
-:meth:`DetectionView.set_epoch` must be told the epoch (the engine's loader calls it when present).
+:meth:`DetectionView.set_epoch` must be told the epoch (the engine's ``set_loader_epoch`` calls it).
 """
 
 from __future__ import annotations
@@ -25,28 +25,14 @@ from torchvision import tv_tensors
 from ..data.datasets.event_detection import Gen1
 from ..data.events.transforms import ToEventHistogram
 from ..data.images.event_frames import EVENT_LAYOUTS, Gen1Target
-from ..data.images.coco import COCO_LAYOUT, open_coco_splits
+from ..data.images.coco import COCO_LAYOUT, detection_collate, open_coco_splits
 from ..data.images.splits import carve_val, require_root
 from .transforms import Letterbox, RandomFlip, RandomHSV, drop_small_boxes, mosaic4
 
-__all__ = ["DetectionView", "collate_detection", "build_coco_detection", "build_gen1_detection",
-           "GEN1_DETECTION_LAYOUT"]
+__all__ = ["DetectionView", "build_coco_detection", "build_gen1_detection", "GEN1_DETECTION_LAYOUT"]
 
 Root = str | os.PathLike[str] | None
 GEN1_DETECTION_LAYOUT = EVENT_LAYOUTS["gen1"]
-
-
-def collate_detection(samples: Sequence[tuple[torch.Tensor, dict[str, Any]]]) -> tuple[torch.Tensor, list[dict[str, Any]]]:
-    """``(inputs, target)`` items -> ``(images [B, 3, H, W] or frames [T, B, 3, H, W], [target, ...])``.
-
-    Raises ValueError naming both shapes when the inputs differ in shape."""
-    inputs = [torch.as_tensor(x).as_subclass(torch.Tensor) for x, _ in samples]
-    for x in inputs[1:]:
-        if x.shape != inputs[0].shape:
-            raise ValueError(f"collate_detection: inputs differ in shape: {tuple(inputs[0].shape)} vs {tuple(x.shape)}; "
-                             f"letterbox them to one size")
-    dim = 1 if inputs[0].dim() == 4 else 0
-    return torch.stack(inputs, dim=dim).float(), [t for _, t in samples]
 
 
 class DetectionView(Dataset):
@@ -117,7 +103,7 @@ class DetectionView(Dataset):
             inputs = inputs.float() / 255.0
         return inputs.as_subclass(torch.Tensor), target
 
-    collate_fn = staticmethod(collate_detection)
+    collate_fn = staticmethod(detection_collate)
 
 
 def build_coco_detection(root: Root, train_split: str = "train2017", test_split: str = "val2017",
@@ -136,24 +122,6 @@ def build_coco_detection(root: Root, train_split: str = "train2017", test_split:
             DetectionView(train_base, val_idx, img_size), DetectionView(test_base, None, img_size))
 
 
-class _Gen1Frames(Dataset):
-    """A :class:`Gen1` split as ``(frames [T, 3, H, W] float32 in [0, 1], target)``."""
-
-    def __init__(self, root: Any, split: str, T: int, window_us: int, sensor_size: tuple[int, int]) -> None:
-        self.sensor_size = sensor_size
-        self.target = Gen1Target(sensor_size)
-        self.events = Gen1(root, split=split, window_us=window_us,
-                           transform=ToEventHistogram(sensor_size, n_bins=T, window_us=window_us, normalize=True))
-        self.classes = Gen1.classes
-
-    def __len__(self) -> int:
-        return len(self.events)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, dict[str, Any]]:
-        frames, boxes = self.events[index]
-        return torch.from_numpy(frames), self.target(boxes)
-
-
 def build_gen1_detection(root: Root, T: int = 5, window_us: int = 250_000, img_size: int = 320,
                          sensor_size: Sequence[int] = Gen1.sensor_size, hflip: float = 0.0, mosaic: float = 0.0,
                          close_mosaic: int = 0, epochs: int = 0, min_box: float = 1.0) -> tuple[Dataset, Dataset, Dataset]:
@@ -168,7 +136,8 @@ def build_gen1_detection(root: Root, T: int = 5, window_us: int = 250_000, img_s
     splits = []
     for split in ("train", "val", "test"):
         try:
-            base = _Gen1Frames(path, split, T, window_us, size)
+            base = Gen1(path, split=split, window_us=window_us, target_transform=Gen1Target(size),
+                        transform=ToEventHistogram(size, n_bins=T, window_us=window_us, normalize=True))
         except FileNotFoundError as err:
             first = str(err).splitlines()[0].split("; expected layout")[0]
             raise ValueError(f"gen1: {first}; expected {GEN1_DETECTION_LAYOUT.format(root=path)}") from err

@@ -35,13 +35,18 @@ def _boxes(target: Target) -> tv_tensors.BoundingBoxes:
 
 
 def drop_small_boxes(target: Target, min_side: float = 2.0) -> Target:
-    """Clamp the boxes to their canvas and drop those with a side under ``min_side`` pixels
-    (with their labels and ``iscrowd``)."""
+    """Clamp the boxes ``[N, 4]`` (pixels, any ``tv_tensors`` format) to their canvas and drop
+    those with a side under ``min_side`` pixels, with their ``labels`` and ``iscrowd`` ``[N]``.
+    Boxes made with ``clamping_mode=None`` (torchvision's opt-out) are not clamped, so those
+    reaching outside the canvas are dropped."""
     boxes = TF.clamp_bounding_boxes(_boxes(target))
-    wh = boxes[:, 2:] - boxes[:, :2]
-    keep = (wh >= min_side).all(dim=1)
+    # torchvision's sanitize keeps w >= min_size and h >= min_size, exactly our rule; its area
+    # test (min_area, default 1) would also drop boxes under 1 pixel of area that pass it when
+    # min_side < 1, so it is switched off. SanitizeBoundingBoxes is not used: it filters only the
+    # labels, and iscrowd must follow the boxes too.
+    boxes, keep = TF.sanitize_bounding_boxes(boxes, min_size=min_side, min_area=0.0)
     out = dict(target)
-    out["boxes"] = tv_tensors.wrap(boxes[keep], like=boxes)
+    out["boxes"] = boxes
     for key in ("labels", "iscrowd"):
         if key in out:
             out[key] = torch.as_tensor(out[key])[keep]

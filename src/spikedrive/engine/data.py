@@ -219,13 +219,24 @@ class _RestartingLoader(DataLoader):
         return super().__iter__()
 
 
-def set_loader_epoch(loader: DataLoader, seed: int, epoch: int, rank: int = 0) -> None:
-    """Make ``loader``'s next pass the order of ``epoch`` on ``rank``, independent of earlier
-    passes (under DDP pass the process's rank: see :func:`epoch_seed`)."""
+def set_loader_epoch(loader: DataLoader, seed: int, epoch: int, rank: int = 0, *, epochs: int | None = None) -> None:
+    """Set everything epoch-dependent before ``loader``'s next pass: its order is that of
+    ``epoch`` (0-based) on ``rank``, independent of earlier passes (under DDP pass the process's
+    rank: see :func:`epoch_seed`), and a dataset with a ``set_epoch`` method (e.g. detection's
+    mosaic, switched off for the last epochs) is told ``set_epoch(epoch, epochs)``, ``epochs``
+    being the run's total (None: ``set_epoch(epoch)``, the dataset keeps its own)."""
     if loader.generator is not None:
         loader.generator.manual_seed(epoch_seed(seed, epoch, rank))
     if isinstance(loader.sampler, DistributedSampler):
         loader.sampler.set_epoch(epoch)
+    dataset = loader.dataset
+    if hasattr(dataset, "set_epoch"):
+        # set here, in the main process, before the pass: workers start each pass from a fresh
+        # copy of the dataset (no persistent_workers), so they see the new state
+        if epochs is None:
+            dataset.set_epoch(epoch)
+        else:
+            dataset.set_epoch(epoch, epochs)
 
 
 register_dataset("digits", lambda root, **kwargs: load_digits_split(**kwargs),

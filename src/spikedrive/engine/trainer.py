@@ -259,10 +259,7 @@ class _Run:
         model = ctx.wrap(self.model)
         for epoch in range(self.start_epoch, cfg.epochs):
             started = time.perf_counter()
-            set_loader_epoch(self.train_loader, cfg.seed, epoch, ctx.rank)
-            dataset = self.train_loader.dataset
-            if hasattr(dataset, "set_epoch"):  # e.g. detection's mosaic, switched off for the last epochs
-                dataset.set_epoch(epoch, cfg.epochs)
+            set_loader_epoch(self.train_loader, cfg.seed, epoch, ctx.rank, epochs=cfg.epochs)
             train_stats, self.global_step = train_one_epoch(
                 model, self.task, self.train_loader, self.optimizer, self.scheduler, ctx=ctx,
                 epoch=epoch + 1, epochs=cfg.epochs, global_step=self.global_step, clip_grad=cfg.clip_grad,

@@ -100,6 +100,9 @@ class _Moments:
 
 def _charge(neuron: LIF, x: torch.Tensor) -> torch.Tensor:
     """Per-step pre-spike membrane ``H [T, ...]`` of ``neuron`` driven by current ``x [T, ...]``."""
+    # The same equations as neurons.functional.lif_reference, which returns only the spikes and
+    # the final membrane; H is neither (after a hard reset it cannot be recovered from them), so
+    # the loop is replayed here. The test suite checks it fires as the neuron does.
     inv_tau = neuron._inv_tau()
     rest = 0.0 if neuron.v_reset is None else neuron.v_reset
     v = torch.full_like(x[0], rest)

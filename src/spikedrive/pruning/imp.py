@@ -137,8 +137,11 @@ class ImpResult:
 def load_prune_config(path: str | Path, overrides: list[str] | None = None) -> tuple[TrainConfig, PruneConfig]:
     """A lottery recipe: a training recipe (:class:`TrainConfig` fields) with a ``pruning:``
     mapping (:class:`PruneConfig`). Overrides ``pruning.<key>=value`` set the pruning part, the
-    others the training part (as ``spikedrive train``)."""
-    from ..engine.config import _Loader  # the recipes' YAML reading (exponent floats)
+    others the training part (as ``spikedrive train``); both halves parse their values by the
+    engine's override rule."""
+    # The engine's YAML dialect (exponent floats) and override-value rule; load_config itself
+    # cannot read this file, since it refuses the ``pruning:`` key as an unknown field.
+    from ..engine.config import _Loader, _parse_scalar
 
     path = Path(path)
     if not path.is_file():
@@ -154,7 +157,7 @@ def load_prune_config(path: str | Path, overrides: list[str] | None = None) -> t
         key, sep, raw = item.strip()[len("pruning."):].partition("=")
         if not sep:
             raise ValueError(f"override {item!r}: expected pruning.key=value (e.g. pruning.criterion=spiking)")
-        prune_values[key.strip()] = yaml.load(raw, Loader=_Loader) if raw.strip() else ""
+        prune_values[key.strip()] = _parse_scalar(raw)
     names = {f.name for f in dataclasses.fields(PruneConfig)}
     unknown = sorted(set(prune_values) - names)
     if unknown:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..events import augment
 from ..events.mvsec import (
     MVSEC_SENSOR_SIZE,
     read_mvsec_depth_frame,
@@ -115,11 +116,9 @@ class MVSEC(EventDataset):
         if self.crop is None:
             return events, depth
         x, y, w, h = self.crop
-        keep = (events["x"] >= x) & (events["x"] < x + w) & (events["y"] >= y) & (events["y"] < y + h)
-        events = events[keep]
-        events["x"] -= x
-        events["y"] -= y
-        return events, depth[y:y + h, x:x + w]
+        full = self.frame_size or MVSEC_SENSOR_SIZE
+        # the events' crop is the library's one; the depth map is sliced with the same box
+        return augment.crop(events, full, box=self.crop), depth[y:y + h, x:x + w]
 
     def _label_time(self, index: int) -> int:
         return self.samples[index][2]

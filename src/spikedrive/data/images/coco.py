@@ -212,20 +212,32 @@ def open_coco_splits(path: Path, train_split: str, test_split: str,
     return train, test
 
 
-def detection_collate(samples: Sequence[tuple[torch.Tensor, dict[str, Any]]]) -> tuple[torch.Tensor, list[dict[str, Any]]]:
-    """Batch ``(image [C, H, W], target)`` samples into ``(images [B, C, H, W], [target, ...])``.
+def detection_collate(samples: Sequence[tuple[Any, dict[str, Any]]],
+                      time_major: bool | None = None) -> tuple[torch.Tensor, list[dict[str, Any]]]:
+    """Batch ``(inputs, target)`` samples into ``(batch, [target, ...])``: images ``[C, H, W]``
+    become ``[B, C, H, W]``, frame sequences ``[T, ...]`` become time-major ``[T, B, ...]``.
 
-    Box counts differ per image, so targets stay a list. Images must share one size (resize
-    them in the transforms: ``img_size``); a mismatch raises ``ValueError`` naming both shapes.
+    Box counts differ per sample, so targets stay a list. ``time_major`` None decides by rank:
+    4-d items (``[T, C, H, W]`` frames) are sequences, others images. Sequences are cast to
+    float32 (event representations may come as float64 or counts); images are float32 when
+    floating and keep an integer dtype (raw uint8 pixels are not to be mistaken for ``[0, 1]``).
+    ``inputs`` may be tensors (``tv_tensors`` are unwrapped) or NumPy arrays. All must share one
+    shape (letterbox or resize them in the transforms: ``img_size``); a mismatch raises
+    ``ValueError`` naming both shapes.
     """
-    images = [torch.as_tensor(img) for img, _ in samples]
-    first = images[0].shape
-    for img in images:
-        if img.shape != first:
+    inputs = [torch.as_tensor(x).as_subclass(torch.Tensor) for x, _ in samples]
+    first = inputs[0].shape
+    if time_major is None:
+        time_major = len(first) == 4
+    for x in inputs[1:]:
+        if x.shape != first:
             raise ValueError(
-                f"detection_collate: images differ in shape: {tuple(first)} vs {tuple(img.shape)}; "
-                f"resize them to one size in the transforms (dataset_kwargs img_size)")
-    return torch.stack(images), [t for _, t in samples]
+                f"detection_collate: {'frames' if time_major else 'images'} differ in shape: {tuple(first)} vs "
+                f"{tuple(x.shape)}; letterbox or resize them to one size in the transforms (dataset_kwargs img_size)")
+    batch = torch.stack(inputs, dim=1 if time_major else 0)
+    if time_major or batch.is_floating_point():
+        batch = batch.float()
+    return batch, [t for _, t in samples]
 
 
 # Samples of one dataset batch with the collate function the engine's loaders look up.

@@ -24,6 +24,7 @@ from torchvision.ops import box_convert
 from ..datasets import CIFAR10DVS, MVSEC, NCARS, NMNIST, SHD, DVSGesture, EventDataset, Gen1
 from ..events import Compose, Downsample, ToCumulativeFrames, ToEventHistogram, ToFrame
 from ..sequence import TimeMajorDataset
+from .coco import detection_collate
 from .splits import carve_val, require_root
 
 __all__ = [
@@ -155,9 +156,9 @@ class Gen1Target:
 
 
 def time_major_detection_collate(samples: Sequence[tuple[Any, dict[str, Any]]]) -> tuple[torch.Tensor, list[dict[str, Any]]]:
-    """``(frames [T, ...], target dict)`` samples → ``(frames [T, B, ...] float32, [target, ...])``."""
-    frames = torch.stack([torch.as_tensor(np.asarray(f)) for f, _ in samples], dim=1).float()
-    return frames, [t for _, t in samples]
+    """``(frames [T, ...], target dict)`` samples → ``(frames [T, B, ...] float32, [target, ...])``:
+    :func:`~spikedrive.data.images.coco.detection_collate` with ``time_major=True``."""
+    return detection_collate(samples, time_major=True)
 
 
 def time_major_dense_collate(samples: Sequence[tuple[Any, Any]]) -> tuple[torch.Tensor, torch.Tensor]:
