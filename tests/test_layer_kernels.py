@@ -208,3 +208,65 @@ def test_sdt_training_step_with_and_without_layer_kernels(monkeypatch):
         torch.testing.assert_close(grads[0][name], grads[1][name], rtol=1e-3, atol=1e-5, msg=name)
     for a, b in zip(models[0].buffers(), models[1].buffers()):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def _depthwise_pair(channels: int, bias: bool, **kwargs) -> tuple[nn.Conv2d, nn.Conv2d]:
+    from spikedrive.layers.cpu_kernels import DepthwiseConv2d
+
+    ours = DepthwiseConv2d(channels, channels, 5, groups=channels, bias=bias, **kwargs)
+    ref = nn.Conv2d(channels, channels, 5, groups=channels, bias=bias, **kwargs)
+    ref.load_state_dict(ours.state_dict())
+    return ours, ref
+
+
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("padding", [2, 0, (1, 2)])
+def test_depthwise_conv_gradients_match_pytorch(bias, padding):
+    torch.manual_seed(8)
+    ours, ref = _depthwise_pair(6, bias, padding=padding)
+    ours, ref = ours.double(), ref.double()
+    x = torch.rand(3, 6, 9, 8, dtype=torch.float64)
+    a, b = x.clone().requires_grad_(), x.clone().requires_grad_()
+    y, y_ref = ours(a), ref(b)
+    grad = torch.randn_like(y_ref)
+    y.backward(grad)
+    y_ref.backward(grad)
+    torch.testing.assert_close(y, y_ref, rtol=0, atol=0)
+    torch.testing.assert_close(a.grad, b.grad, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(ours.weight.grad, ref.weight.grad, rtol=1e-12, atol=1e-12)
+    if bias:
+        torch.testing.assert_close(ours.bias.grad, ref.bias.grad, rtol=1e-12, atol=1e-12)
+
+
+def test_depthwise_conv_by_finite_differences():
+    x = torch.rand(2, 3, 5, 5, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(3, 1, 3, 3, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda *t: cpu_kernels._DepthwiseConv2d.apply(*t, (1, 1)), (x, w, b))
+
+
+def test_depthwise_conv_under_bfloat16_autocast_keeps_the_weight_gradient_in_float32():
+    torch.manual_seed(9)
+    ours, ref = _depthwise_pair(4, True, padding=2)
+    x = (torch.rand(2, 4, 7, 7) > 0.7).float()
+    grads = []
+    for conv in (ours, ref):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            y = conv(x.requires_grad_())
+        assert y.dtype == torch.bfloat16
+        y.float().square().sum().backward()
+        grads.append(conv.weight.grad)
+    assert grads[0].dtype == torch.float32
+    # PyTorch rounds its weight gradient to bfloat16 first; ours stays float32: within that rounding.
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-2, atol=1e-2)
+
+
+def test_conv2d_factory_gives_depthwise_layers_the_fast_module():
+    from spikedrive.layers import Conv2d
+    from spikedrive.layers.cpu_kernels import DepthwiseConv2d
+
+    assert isinstance(Conv2d(8, 8, 7, groups=8).module, DepthwiseConv2d)
+    assert type(Conv2d(8, 16, 3).module) is nn.Conv2d and type(Conv2d(8, 8, 3, groups=2).module) is nn.Conv2d
+    strided = Conv2d(4, 4, 3, stride=2, groups=4)  # stride 2: PyTorch's own path, same result
+    x = torch.rand(1, 2, 4, 6, 6)
+    torch.testing.assert_close(strided(x), F.conv2d(x.flatten(0, 1), strided.module.weight, None, 2, 1, 1, 4).unflatten(0, (1, 2)))

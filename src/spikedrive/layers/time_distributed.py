@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .cpu_kernels import batch_norm_rows
+from .cpu_kernels import DepthwiseConv2d, batch_norm_rows
 
 __all__ = [
     "TimeDistributed", "Synapse", "Conv2d", "ConvTranspose2d", "Linear", "BatchNorm2d", "BatchNorm1d",
@@ -101,7 +101,9 @@ def Conv2d(in_channels: int, out_channels: int, kernel_size: int, stride: int = 
            groups: int = 1, bias: bool = False, encoding: bool = False) -> Synapse:
     """A 2-D convolution over ``[T, B, C, H, W]``; ``padding`` defaults to ``kernel_size // 2``."""
     pad = kernel_size // 2 if padding is None else padding
-    return Synapse(nn.Conv2d(in_channels, out_channels, kernel_size, stride, pad, groups=groups, bias=bias), encoding)
+    # A depthwise conv takes the module whose CPU weight gradient is not 10-20x its forward.
+    conv = DepthwiseConv2d if 1 < groups == in_channels == out_channels else nn.Conv2d
+    return Synapse(conv(in_channels, out_channels, kernel_size, stride, pad, groups=groups, bias=bias), encoding)
 
 
 def ConvTranspose2d(in_channels: int, out_channels: int, kernel_size: int, stride: int = 2, padding: int = 0,
