@@ -109,9 +109,9 @@ def test_batch_norm_rows_threads_do_not_change_the_result():
         assert torch.equal(a, b)
 
 
-def test_batch_norm_rows_refuses_a_wrong_shape():
-    with pytest.raises(ValueError, match=r"expected \[M, 8\]"):
-        batch_norm_rows(nn.BatchNorm1d(8), torch.randn(4, 2, 8))
+def test_batch_norm_rows_leaves_other_shapes_to_the_module():
+    with pytest.raises(RuntimeError, match="running_mean should contain 2 elements not 8"):
+        batch_norm_rows(nn.BatchNorm1d(8), torch.randn(4, 2, 8))  # [N, C, L] to BatchNorm1d: C = 2
 
 
 def test_time_distributed_batch_norm_channels_last_equals_nchw():
@@ -270,3 +270,52 @@ def test_conv2d_factory_gives_depthwise_layers_the_fast_module():
     strided = Conv2d(4, 4, 3, stride=2, groups=4)  # stride 2: PyTorch's own path, same result
     x = torch.rand(1, 2, 4, 6, 6)
     torch.testing.assert_close(strided(x), F.conv2d(x.flatten(0, 1), strided.module.weight, None, 2, 1, 1, 4).unflatten(0, (1, 2)))
+
+
+def test_second_derivatives_through_the_cpu_layer_paths_match_pytorch():
+    from spikedrive.layers.cpu_kernels import DepthwiseConv2d
+
+    torch.manual_seed(10)
+    x = torch.randn(3, 4, 6, 6, dtype=torch.float64).contiguous(memory_format=torch.channels_last)
+    bn_ours, bn_ref = _twin_bns(4, torch.float64)
+    dw = DepthwiseConv2d(4, 4, 3, padding=1, groups=4, bias=True).double()
+    dw_ref = nn.Conv2d(4, 4, 3, padding=1, groups=4, bias=True).double()
+    dw_ref.load_state_dict(dw.state_dict())
+
+    def ours(t):
+        rows = batch_norm_rows(bn_ours, t.permute(0, 2, 3, 1).reshape(-1, 4)).view(3, 6, 6, 4).permute(0, 3, 1, 2)
+        return max_pool_channels_last(dw(rows.contiguous(memory_format=torch.channels_last)), 3, 2, 1)
+
+    def reference(t):
+        return F.max_pool2d(dw_ref(bn_ref(t.permute(0, 2, 3, 1).reshape(-1, 4)).view(3, 6, 6, 4).permute(0, 3, 1, 2)), 3, 2, 1)
+
+    results = []
+    for fn, params in ((ours, [bn_ours.weight, dw.weight]), (reference, [bn_ref.weight, dw_ref.weight])):
+        xi = x.clone().requires_grad_()
+        (gx,) = torch.autograd.grad(fn(xi).pow(3).sum(), xi, create_graph=True)  # a gradient penalty
+        results.append(torch.autograd.grad(gx.pow(2).sum(), [xi, *params]))
+    for a, b in zip(*results):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
+
+
+def test_batch_norm_subclasses_and_hooks_keep_pytorchs_module(monkeypatch):
+    calls = []
+    real = cpu_kernels._BatchNormRows.apply
+    monkeypatch.setattr(cpu_kernels._BatchNormRows, "apply", lambda *a: calls.append(1) or real(*a))
+    layer = BatchNormLast(8)
+    seen = []
+    layer.bn.register_forward_hook(lambda *_: seen.append(1))
+    layer(torch.randn(2, 3, 5, 8))
+    assert seen and not calls  # the hook ran: the module itself was called
+    class CountingBatchNorm(nn.BatchNorm2d):  # a subclass may change forward (SyncBatchNorm does)
+        def forward(self, x):
+            seen.append(2)
+            return super().forward(x)
+
+    wrapped = BatchNorm2d(6)
+    wrapped.module = CountingBatchNorm(6)
+    steps = torch.randn(2, 2, 6, 3, 3).permute(0, 1, 3, 4, 2).contiguous().permute(0, 1, 4, 2, 3)  # channels-last
+    wrapped(steps)
+    assert seen[-1] == 2 and not calls
+    mixed = nn.BatchNorm1d(4).double()  # float64 parameters beside a float32 input: PyTorch refuses it
+    assert not cpu_kernels.rows_kernel_applies(mixed, torch.randn(6, 4))

@@ -88,8 +88,8 @@ def to_onnx(model: nn.Module, sample_input: torch.Tensor, path: str | os.PathLik
                                     verbose=False)
         program.save(str(path))
     if check:
-        diff = check_onnx(model, sample_input, path)
-        scale = atol + rtol * float(np.abs(_pytorch_output(model, sample_input)).max()) if diff else 0.0
+        diff, largest = _onnx_difference(model, sample_input, path)
+        scale = atol + rtol * largest
         if diff > scale:
             raise AssertionError(f"to_onnx: onnxruntime's output differs from PyTorch's by up to {diff:g} "
                                  f"(tolerance {scale:g}) for {str(path)!r}")
@@ -99,13 +99,21 @@ def to_onnx(model: nn.Module, sample_input: torch.Tensor, path: str | os.PathLik
 def check_onnx(model: nn.Module, sample_input: torch.Tensor, path: str | os.PathLike) -> float:
     """Largest absolute difference between onnxruntime on ``path`` and ``model(sample_input)``
     (PyTorch, eval mode, reference neurons)."""
+    return _onnx_difference(model, sample_input, path)[0]
+
+
+def _onnx_difference(model: nn.Module, sample_input: torch.Tensor, path: str | os.PathLike) -> tuple[float, float]:
+    # (largest |onnxruntime - PyTorch|, largest |PyTorch|): the check and its relative tolerance.
     ort = require("onnxruntime", "check_onnx")
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     got = session.run(None, {session.get_inputs()[0].name: sample_input.detach().cpu().numpy()})[0]
     want = _pytorch_output(model, sample_input)
     if got.shape != want.shape:
         raise AssertionError(f"check_onnx: onnxruntime gives shape {got.shape}, PyTorch {want.shape}")
-    return float(np.abs(got.astype(np.float64) - want.astype(np.float64)).max()) if got.size else 0.0
+    if not got.size:
+        return 0.0, 0.0
+    want = want.astype(np.float64)
+    return float(np.abs(got.astype(np.float64) - want).max()), float(np.abs(want).max())
 
 
 def _pytorch_output(model: nn.Module, sample_input: torch.Tensor) -> np.ndarray:

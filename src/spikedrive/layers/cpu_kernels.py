@@ -18,9 +18,11 @@ And one that needs no compiled code: the weight gradient of a depthwise convolut
 (a 7x7 depthwise layer of Meta-SpikeFormer: 6 ms forward, 100-120 ms weight gradient), is
 computed as one grouped convolution of the input by the output gradient.
 
-Everything else (another device or layout, double backward, a ``TorchFunctionMode`` such as the
-conversion's tracer, the kernel not built) runs PyTorch's own operator. ``SPIKEDRIVE_NO_CPU_KERNEL=1``
-turns these off together with the fused neurons.
+Everything else (another device or layout, eval mode, a batch-norm subclass such as
+``SyncBatchNorm`` or one with hooks, a ``TorchFunctionMode`` such as the conversion's tracer, the
+kernel not built) runs PyTorch's own module or operator. A second backward (``create_graph=True``)
+goes through PyTorch's differentiable operators. ``SPIKEDRIVE_NO_CPU_KERNEL=1`` turns the
+compiled kernels off together with the fused neurons.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ from torch import nn
 
 from ..neurons.kernels.cpu import cpu_ops, cpu_tensor_supported
 
-__all__ = ["batch_norm_rows", "max_pool_channels_last", "MaxPool2dChannelsLast", "DepthwiseConv2d"]
+__all__ = ["rows_kernel_applies", "batch_norm_rows", "max_pool_channels_last", "MaxPool2dChannelsLast",
+           "DepthwiseConv2d"]
 
 
 def _kernel_applies(x: torch.Tensor) -> bool:
@@ -46,45 +49,63 @@ class _BatchNormRows(torch.autograd.Function):
         y, mean, var, invstd = cpu_ops().bn_last_forward(x, weight, bias, eps)
         ctx.save_for_backward(x, mean, invstd, weight)
         ctx.bias_dtype = bias.dtype if bias is not None else None
+        ctx.eps = eps
         ctx.mark_non_differentiable(mean, var)
         return y, mean, var
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
     def backward(ctx, grad_y: torch.Tensor, _mean: None, _var: None):
         x, mean, invstd, weight = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        if torch.is_grad_enabled():  # create_graph: a gradient that is itself differentiable
+            return _replayed_batch_norm_grads(ctx, x, weight, grad_y)
         grad_x, grad_w, grad_b = cpu_ops().bn_last_backward(grad_y.contiguous(), x, mean, invstd, weight, need_x)
         grad_w = grad_w.to(weight.dtype) if need_w else None
         grad_b = grad_b.to(ctx.bias_dtype) if need_b else None
         return (grad_x if need_x else None), grad_w, grad_b, None
 
 
+def _replayed_batch_norm_grads(ctx, x: torch.Tensor, weight: torch.Tensor | None, grad_y: torch.Tensor):
+    # The same batch norm replayed with PyTorch's operators, whose backward builds a graph.
+    need_x, need_w, need_b = ctx.needs_input_grad[:3]
+    y = F.batch_norm(x, None, None, weight, None, True, 0.0, ctx.eps)
+    wanted = [t for t, need in ((x, need_x), (weight, need_w)) if need]
+    grads = iter(torch.autograd.grad(y, wanted, grad_y, create_graph=True) if wanted else ())
+    grad_x = next(grads) if need_x else None
+    grad_w = next(grads) if need_w else None
+    grad_b = grad_y.sum(0).to(ctx.bias_dtype) if need_b else None
+    return grad_x, grad_w, grad_b, None
+
+
+def rows_kernel_applies(bn: nn.modules.batchnorm._BatchNorm, x: torch.Tensor) -> bool:
+    """Whether :func:`batch_norm_rows` runs ``bn`` on ``x`` ``[M, C]`` through the CPU kernel: a
+    plain ``nn.BatchNorm1d/2d`` without hooks, using batch statistics (training, or no running
+    ones), on a contiguous CPU ``x`` with at least two rows and parameters in ``x``'s dtype or
+    float32 (the dtype mixes ``nn.BatchNorm`` accepts)."""
+    return (type(bn) in (nn.BatchNorm1d, nn.BatchNorm2d) and not bn._forward_hooks and not bn._forward_pre_hooks
+            and (bn.training or (bn.running_mean is None and bn.running_var is None))
+            and x.dim() == 2 and x.shape[1] == bn.num_features and x.shape[0] >= 2 and x.is_contiguous()
+            and (bn.weight is None or bn.weight.dtype in (x.dtype, torch.float32)) and _kernel_applies(x))
+
+
 def batch_norm_rows(bn: nn.modules.batchnorm._BatchNorm, x: torch.Tensor) -> torch.Tensor:
-    """What ``bn`` computes, on ``x`` ``[M, C]`` (rows are samples, the last dim channels), through
-    the CPU kernel where it applies (see the module docs), else through ``F.batch_norm``; any
-    ``nn.BatchNorm*`` may be given (the rows are an ``[N, C, H, W]`` batch in channels-last memory,
-    flattened, for a ``BatchNorm2d``).
+    """``bn`` over the rows of ``x`` ``[M, C]`` (rows are samples, the last dim channels; for a
+    ``BatchNorm2d``, an ``[N, C, H, W]`` batch in channels-last memory flattened to its NHWC
+    rows), through the CPU kernel where :func:`rows_kernel_applies`, else by calling ``bn``
+    itself (valid for a ``BatchNorm1d``; a caller with a ``BatchNorm2d`` checks first).
 
     The running statistics and ``num_batches_tracked`` move exactly as in ``nn.BatchNorm*``'s
     forward (momentum, or the cumulative average when ``momentum`` is ``None``; the running
     variance unbiased)."""
-    if x.dim() != 2 or x.shape[1] != bn.num_features:
-        raise ValueError(f"batch_norm_rows: expected [M, {bn.num_features}], got shape {tuple(x.shape)}")
-    # The order of nn.BatchNorm's forward: count the batch, choose the averaging factor, then use
-    # batch statistics in training or where there are no running ones.
+    if not rows_kernel_applies(bn, x):
+        return bn(x)
+    # The order of nn.BatchNorm's forward: count the batch, then choose the averaging factor.
     factor = 0.0 if bn.momentum is None else bn.momentum
     if bn.training and bn.track_running_stats and bn.num_batches_tracked is not None:
         bn.num_batches_tracked.add_(1)
         factor = 1.0 / float(bn.num_batches_tracked) if bn.momentum is None else bn.momentum
-    use_batch_stats = bn.training or (bn.running_mean is None and bn.running_var is None)
-    updates_running = bn.training and bn.track_running_stats and bn.running_mean is not None
-    if not use_batch_stats or not x.is_contiguous() or x.shape[0] < 2 or not _kernel_applies(x):
-        keep = not bn.training or bn.track_running_stats
-        return F.batch_norm(x, bn.running_mean if keep else None, bn.running_var if keep else None, bn.weight,
-                            bn.bias, use_batch_stats, factor, bn.eps)
     y, mean, var = _BatchNormRows.apply(x, bn.weight, bn.bias, bn.eps)
-    if updates_running:
+    if bn.training and bn.track_running_stats and bn.running_mean is not None:
         with torch.no_grad():
             m = x.shape[0]
             bn.running_mean.mul_(1 - factor).add_(mean.to(bn.running_mean.dtype), alpha=factor)
@@ -102,11 +123,32 @@ class _MaxPoolChannelsLast(torch.autograd.Function):
         return y.permute(0, 3, 1, 2)
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
     def backward(ctx, grad_y: torch.Tensor):
         (argmax,) = ctx.saved_tensors
-        grad_x = cpu_ops().spike_max_pool_backward(grad_y.permute(0, 2, 3, 1), argmax, *ctx.geometry)
-        return grad_x.permute(0, 3, 1, 2), None, None, None
+        return _MaxPoolScatter.apply(grad_y, argmax, ctx.geometry), None, None, None
+
+
+class _MaxPoolScatter(torch.autograd.Function):
+    """The max-pool's input gradient: each output's gradient added into its argmax. It is linear
+    in the output gradient, so its own backward (a second derivative) gathers at the argmax."""
+
+    @staticmethod
+    def forward(ctx, grad_y: torch.Tensor, argmax: torch.Tensor, geometry: tuple[int, ...]) -> torch.Tensor:
+        ctx.save_for_backward(argmax)
+        ctx.geometry = geometry
+        return cpu_ops().spike_max_pool_backward(grad_y.permute(0, 2, 3, 1), argmax, *geometry).permute(0, 3, 1, 2)
+
+    @staticmethod
+    def backward(ctx, grad_grad_x: torch.Tensor):
+        (argmax,) = ctx.saved_tensors
+        height, width, kernel, stride, padding = ctx.geometry
+        n, ho, wo, c = argmax.shape
+        offset = argmax.long()
+        rows = torch.arange(ho).view(1, ho, 1, 1) * stride - padding + offset // kernel
+        cols = torch.arange(wo).view(1, 1, wo, 1) * stride - padding + offset % kernel
+        flat = (rows * width + cols).permute(0, 3, 1, 2).reshape(n, c, ho * wo)  # argmax as h * W + w
+        gathered = grad_grad_x.reshape(n, c, height * width).gather(2, flat)
+        return gathered.view(n, c, ho, wo), None, None
 
 
 def _single(value: int | tuple[int, ...]) -> int | None:
@@ -157,8 +199,7 @@ class _DepthwiseConv2d(torch.autograd.Function):
         return F.conv2d(x, weight, bias, 1, padding, 1, x.shape[1])
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad: torch.Tensor):
+    def backward(ctx, grad: torch.Tensor):  # differentiable ops only: a second backward works
         x, weight = ctx.saved_tensors
         n, c = x.shape[:2]
         need_x, need_w, need_b = ctx.needs_input_grad[:3]

@@ -73,7 +73,8 @@ class BatchNormLast(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``[..., C] -> [..., C]``."""
-        return batch_norm_rows(self.bn, x.reshape(-1, x.shape[-1])).view(x.shape)
+        rows = x.reshape(-1, x.shape[-1])
+        return batch_norm_rows(self.bn, rows).view(x.shape)
 
 
 class SpikeDrivenSelfAttention(nn.Module):

@@ -154,6 +154,7 @@ def cpu_tensor_supported(x: torch.Tensor) -> bool:
     error = cpu_kernel_error()
     if error is not None and not _STATE["warned"]:
         _STATE["warned"] = True
-        warnings.warn(f"spikedrive: fused CPU neuron kernel unavailable ({error}); using the slower reference loop",
+        warnings.warn(f"spikedrive: fused CPU kernels unavailable ({error}); neurons run the slower reference loop "
+                      "and layers PyTorch's own operators",
                       RuntimeWarning, stacklevel=3)
     return error is None
