@@ -24,7 +24,6 @@ Results go to ``benchmarks/results/spikeyolo_gen1_small.json``, the predicted PN
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import os
 import subprocess
@@ -149,8 +148,8 @@ def _inputs(dataset: Any, cfg: Any) -> list[torch.Tensor]:
     return [x for x, _ in make_eval_loader(dataset, cfg)]
 
 
-def conversion_check(run: OpenedRun, model: torch.nn.Module, conf: float = 0.25) -> tuple[dict[str, Any], torch.nn.Module]:
-    """Detections of the trained SNN ``model`` (converted in place, and returned): integer vs
+def conversion_check(run: OpenedRun, model: torch.nn.Module, conf: float = 0.25) -> dict[str, Any]:
+    """Detections of the trained SNN ``model`` (converted in place): integer vs
     reparameterised vs spike-driven, float64 and float32, on ``run``'s test split."""
     from spikedrive.analysis import assert_spike_driven
     from spikedrive.layers import to_spike_driven
@@ -182,7 +181,7 @@ def conversion_check(run: OpenedRun, model: torch.nn.Module, conf: float = 0.25)
          len(a["scores"]) == len(b["scores"])] or [0.0])
     summary = assert_spike_driven(model, batches[0][:, :2])
     out["assert_spike_driven"] = {"encoding": list(summary.encoding), "checked_layers": len(summary.checked)}
-    return out, model
+    return out
 
 
 def evaluate_run(run: OpenedRun, model: torch.nn.Module) -> dict[str, dict[str, float]]:
@@ -223,10 +222,9 @@ def predict_png(ckpt: Path, run: OpenedRun, model: torch.nn.Module, root: Path, 
                     f"data_root={root}"], cwd=REPO, check=True)
     task = build_detection_task(run.cfg)  # its own: the drawing's confidence threshold differs
     task.post["conf"] = conf
-    test = run.test
     tiles = []
     for i in range(samples):
-        frames, target = test[i]
+        frames, target = run.test[i]
         with torch.no_grad():
             det = task.forward(model.eval(), (frames[:, None], [target]))[0]
         big = torch.nn.functional.interpolate(frames[-1:], scale_factor=zoom, mode="nearest")[0]
@@ -262,7 +260,6 @@ def main(argv: list[str] | None = None) -> int:
     else:
         trained = train_all(root, runs, list(args.overrides), args.threads)
         (runs / "train.json").write_text(json.dumps(trained, indent=1))
-    png_run: tuple[OpenedRun, torch.nn.Module] | None = None
     for kind in KINDS:
         ckpt = runs / kind / "best.pt"
         history = [r for r in json.loads((runs / kind / "metrics.json").read_text()) if "epoch" in r]  # not the final test row
@@ -272,8 +269,8 @@ def main(argv: list[str] | None = None) -> int:
         run, model = open_run(ckpt, root)
         entry["metrics"] = evaluate_run(run, model.eval())  # the training form, as detect eval
         if kind == "snn":
-            png_run = (run, copy.deepcopy(model))  # the PNG draws the training form; the conversion is in place
-            entry["spike_driven"], model = conversion_check(run, model)
+            predict_png(ckpt, run, model, root, runs)  # the training form, before the conversion (in place)
+            entry["spike_driven"] = conversion_check(run, model)
             entry["metrics_spike_driven"] = evaluate_run(run, model)
         else:
             model.reparameterize()
@@ -284,8 +281,6 @@ def main(argv: list[str] | None = None) -> int:
                              "encoding MACs + SOPs with the D = 4 virtual steps; ANN twin: mac_energy_executed_pj, "
                              "every MAC of both frames; ann_energy_one_step_pj: one frame (the paper's convention)")
     result["energy_ratio_ann_over_snn"] = result["ann"]["energy"]["mac_energy_executed_pj"] / result["snn"]["energy"]["snn_energy_pj"]
-    assert png_run is not None
-    predict_png(runs / "snn" / "best.pt", *png_run, root, runs)
     RESULT.parent.mkdir(parents=True, exist_ok=True)
     RESULT.write_text(json.dumps(result, indent=1, default=float) + "\n")
     print(f"wrote {RESULT}")

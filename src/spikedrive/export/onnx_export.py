@@ -107,17 +107,13 @@ def _onnx_difference(model: nn.Module, sample_input: torch.Tensor, path: str | o
     ort = require("onnxruntime", "check_onnx")
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     got = session.run(None, {session.get_inputs()[0].name: sample_input.detach().cpu().numpy()})[0]
-    want = _pytorch_output(model, sample_input)
+    # Eval mode and reference neurons, as exported; every submodule's own mode is restored after,
+    # and a model left in training mode does not move its batch-norm statistics here.
+    with _reference_neurons(model), evaluating(model):
+        want = model(sample_input).cpu().numpy()
     if got.shape != want.shape:
         raise AssertionError(f"check_onnx: onnxruntime gives shape {got.shape}, PyTorch {want.shape}")
     if not got.size:
         return 0.0, 0.0
     want = want.astype(np.float64)
     return float(np.abs(got.astype(np.float64) - want).max()), float(np.abs(want).max())
-
-
-def _pytorch_output(model: nn.Module, sample_input: torch.Tensor) -> np.ndarray:
-    # Eval mode and reference neurons, as exported; every submodule's own mode is restored after,
-    # and a model left in training mode does not move its batch-norm statistics here.
-    with _reference_neurons(model), evaluating(model):
-        return model(sample_input).detach().cpu().numpy()

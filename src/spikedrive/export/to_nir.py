@@ -97,7 +97,7 @@ def _refusal(step: Step) -> NotExportableError:
                "expansion changes the time axis, which NIR cannot express either")
     elif isinstance(m, _PRODUCTS):
         why = "it multiplies two spike tensors (a spike product); NIR has no product of two signals"
-    elif _is_product(m):
+    elif "Attention" in name:
         why = ("attention multiplies its input by scores computed from that input; NIR has no product of "
                "two signals")
     elif isinstance(m, SpikingNeuron):
@@ -186,8 +186,7 @@ def to_nir(model: nn.Module, sample_input: torch.Tensor, dt: float = DEFAULT_DT)
             continue
         if isinstance(m, ILIF):
             raise _refusal(step)
-        if isinstance(inner, SYNAPTIC_TYPES) \
-                and isinstance(m, TimeDistributed):
+        if isinstance(inner, SYNAPTIC_TYPES) and isinstance(m, TimeDistributed):
             bn = None
             if i + 1 < len(steps) and isinstance(_inner(steps[i + 1].module), nn.modules.batchnorm._BatchNorm):
                 bn, out_shape = steps[i + 1].module, shapes[i + 2]

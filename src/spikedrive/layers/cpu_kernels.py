@@ -38,8 +38,7 @@ __all__ = ["rows_kernel_applies", "batch_norm_rows", "max_pool_channels_last", "
 
 
 def _kernel_applies(x: torch.Tensor) -> bool:
-    return (x.device.type == "cpu" and not torch._C._is_torch_function_mode_enabled()
-            and cpu_tensor_supported(x))
+    return not torch._C._is_torch_function_mode_enabled() and cpu_tensor_supported(x)
 
 
 class _BatchNormRows(torch.autograd.Function):
@@ -59,7 +58,7 @@ class _BatchNormRows(torch.autograd.Function):
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         if torch.is_grad_enabled():  # create_graph: a gradient that is itself differentiable
             return _replayed_batch_norm_grads(ctx, x, weight, grad_y)
-        grad_x, grad_w, grad_b = cpu_ops().bn_last_backward(grad_y.contiguous(), x, mean, invstd, weight, need_x)
+        grad_x, grad_w, grad_b = cpu_ops().bn_last_backward(grad_y, x, mean, invstd, weight, need_x)
         grad_w = grad_w.to(weight.dtype) if need_w else None
         grad_b = grad_b.to(ctx.bias_dtype) if need_b else None
         return (grad_x if need_x else None), grad_w, grad_b, None
@@ -97,8 +96,11 @@ def batch_norm_rows(bn: nn.modules.batchnorm._BatchNorm, x: torch.Tensor) -> tor
     The running statistics and ``num_batches_tracked`` move exactly as in ``nn.BatchNorm*``'s
     forward (momentum, or the cumulative average when ``momentum`` is ``None``; the running
     variance unbiased)."""
-    if not rows_kernel_applies(bn, x):
-        return bn(x)
+    return _batch_norm_rows_kernel(bn, x) if rows_kernel_applies(bn, x) else bn(x)
+
+
+def _batch_norm_rows_kernel(bn: nn.modules.batchnorm._BatchNorm, x: torch.Tensor) -> torch.Tensor:
+    # batch_norm_rows once rows_kernel_applies(bn, x) has been checked.
     # The order of nn.BatchNorm's forward: count the batch, then choose the averaging factor.
     factor = 0.0 if bn.momentum is None else bn.momentum
     if bn.training and bn.track_running_stats and bn.num_batches_tracked is not None:

@@ -224,10 +224,12 @@ class DownsampleV2(nn.Module):
         layers: list[nn.Module] = [] if first else [make()]
         layers += [Conv2d(c_in, c_out, kernel_size, stride=stride, bias=True, encoding=first), BatchNorm2d(c_out)]
         self.body = nn.Sequential(*layers)
+        self.first = first
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``[T, B, C_in, H, W]`` -> membrane ``[T, B, C_out, H/s, W/s]``."""
-        return self.body(x)
+        """``[T, B, C_in, H, W]`` -> membrane ``[T, B, C_out, H/s, W/s]``; the first one (conv and
+        BN only, stateless) encodes a direct-encoded input once (:func:`encode_once`)."""
+        return encode_once(self.body, x) if self.first else self.body(x)
 
 
 class MetaBlock(nn.Module):

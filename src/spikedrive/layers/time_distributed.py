@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .cpu_kernels import DepthwiseConv2d, batch_norm_rows, rows_kernel_applies
+from .cpu_kernels import DepthwiseConv2d, _batch_norm_rows_kernel, rows_kernel_applies
 
 __all__ = [
     "TimeDistributed", "Synapse", "Conv2d", "ConvTranspose2d", "Linear", "BatchNorm2d", "BatchNorm1d",
@@ -130,11 +130,11 @@ class BatchNorm2d(TimeDistributed):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``[T, B, C, H, W] -> [T, B, C, H, W]``."""
-        if x.dim() == 5 and x.permute(0, 1, 3, 4, 2).is_contiguous():
-            nhwc = x.permute(0, 1, 3, 4, 2)
+        nhwc = x.permute(0, 1, 3, 4, 2) if x.dim() == 5 else None
+        if nhwc is not None and nhwc.is_contiguous():
             rows = nhwc.view(-1, x.shape[2])
             if rows_kernel_applies(self.module, rows):
-                return batch_norm_rows(self.module, rows).view(nhwc.shape).permute(0, 1, 4, 2, 3)
+                return _batch_norm_rows_kernel(self.module, rows).view(nhwc.shape).permute(0, 1, 4, 2, 3)
         return super().forward(x)
 
 

@@ -20,7 +20,7 @@ from torch import nn
 from ..encoding import direct_encode
 from ..layers import Linear
 from ..layers.sdsa import NeuronFactory, sdt_lif
-from ..layers.sdt_blocks import ConvBlock, DownsampleV2, MetaBlock, encode_once
+from ..layers.sdt_blocks import ConvBlock, DownsampleV2, MetaBlock
 from .registry import ModelInput, register_model
 
 __all__ = ["MetaSpikeFormer"]
@@ -94,8 +94,7 @@ class MetaSpikeFormer(nn.Module):
                              f"{self.in_channels}, H, W], got shape {tuple(x.shape)}")
         if x.dim() == 4:
             x = direct_encode(x, self.T)
-        x = self.stage1[1:](encode_once(self.stage1[0], x))
-        x = self.stage4(self.stage3(self.stage2(x)))
+        x = self.stage4(self.stage3(self.stage2(self.stage1(x))))
         s = self.head_lif(x.flatten(3).mean(-1))  # [T, B, e3] spikes
         logits = self.head(s).mean(0)
         if self.head_distill is None:

@@ -109,7 +109,7 @@ def crop(
         )
     x, y = events["x"], events["y"]
     keep = (x >= x0) & (x < x0 + cw) & (y >= y0) & (y < y0 + ch)
-    out = events[keep].copy()
+    out = events[keep]  # boolean indexing copies already
     out["x"] -= x0
     out["y"] -= y0
     return out

@@ -56,7 +56,7 @@ def _explain(backend: str, tensor_ok, params_ok, x: torch.Tensor, params: dict[s
         error = cpu_kernel_error() if x.device.type == "cpu" else None
         if error is not None:
             return f"the fused CPU neuron kernel is not available ({error})"
-        return f"it runs float32/float64 CPU tensors, not {x.dtype} on {x.device}"
+        return f"it runs float32/float64/bfloat16/float16 CPU tensors, not {x.dtype} on {x.device}"
     try:
         triton_ops()
     except RuntimeError as err:

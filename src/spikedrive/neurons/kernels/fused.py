@@ -111,32 +111,35 @@ class _FusedILIF(torch.autograd.Function):
         return grad_x, grad_v_init.view(v_init.shape) if ctx.needs_input_grad[1] else None, *([None] * 7)
 
 
-def _in_memory_order(run: Any, x: torch.Tensor, v_init: torch.Tensor | None
-                    ) -> tuple[torch.Tensor, torch.Tensor | None] | None:
-    """``run(x, v_init) -> (spikes, v)`` on ``x`` ``[T, B, C, H, W]`` whose steps are channels-last
-    (and not also contiguous), seen as the ``[T, B, H, W, C]`` it is in memory, results permuted
-    back so they share ``x``'s layout; ``None`` otherwise, and ``run`` should take ``x`` as it is.
-    A time axis of stride 0 (one step expanded over ``T``) is gathered once in that order.
+def _prepare(x: torch.Tensor, v_init: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None, bool]:
+    """``x`` ``[T, ...]`` and ``v_init`` contiguous in the order the kernels walk, and whether they
+    were permuted: ``x`` ``[T, B, C, H, W]`` whose steps are channels-last (and not also
+    contiguous) is taken as the ``[T, B, H, W, C]`` it is in memory (a time axis of stride 0, one
+    step expanded over ``T``, is gathered once in that order); :func:`_restore` permutes back.
 
     The kernels walk ``[T, N]`` in memory order, so this lets a neuron return channels-last spikes
     with no copy to NCHW (that the next channels-last conv would copy back, and that makes a
     max-pool or a batch norm backward several times slower on CPU). Other dense permutations
     (attention's head splits) are still copied to the standard layout: passed on, they reach
     convolutions as layouts oneDNN runs up to 10x slower (a 1x1 backward at 360 channels)."""
-    if x.dim() != 5 or x.shape[0] == 0:
-        return None
-    step = x[0]
-    if step.is_contiguous() or not step.is_contiguous(memory_format=torch.channels_last):
-        return None
-    spikes, v = run(x.permute(0, 1, 3, 4, 2), None if v_init is None else v_init.permute(0, 2, 3, 1))
-    return spikes.permute(0, 1, 4, 2, 3), None if v is None else v.permute(0, 3, 1, 2)
-
-
-def _prepare(x: torch.Tensor, v_init: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    step = x[0] if x.dim() == 5 else None
+    channels_last = (step is not None and not step.is_contiguous()
+                     and step.is_contiguous(memory_format=torch.channels_last))
+    if channels_last:
+        x = x.permute(0, 1, 3, 4, 2)
+        v_init = None if v_init is None else v_init.permute(0, 2, 3, 1)
     x = x.contiguous()
     if v_init is not None:
         v_init = v_init.to(x.dtype).contiguous()
-    return x, v_init
+    return x, v_init, channels_last
+
+
+def _restore(spikes: torch.Tensor, v: torch.Tensor | None, channels_last: bool
+             ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Undo :func:`_prepare`'s permutation: spikes ``[T, B, C, H, W]`` and ``v`` in channels-last memory."""
+    if not channels_last:
+        return spikes, v
+    return spikes.permute(0, 1, 4, 2, 3), None if v is None else v.permute(0, 3, 1, 2)
 
 
 def fused_lif(
@@ -160,12 +163,7 @@ def fused_lif(
     code = surrogate_code(surrogate)
     if code is None:
         raise ValueError(f"fused LIF kernels do not implement the surrogate {surrogate!r}")
-    permuted = _in_memory_order(lambda xp, vp: fused_lif(
-        ops, xp, inv_tau=inv_tau, v_threshold=v_threshold, v_reset=v_reset, decay_input=decay_input,
-        detach_reset=detach_reset, surrogate=surrogate, v_init=vp, need_state=need_state), x, v_init)
-    if permuted is not None:
-        return permuted
-    x, v_init = _prepare(x, v_init)
+    x, v_init, channels_last = _prepare(x, v_init)
     tau_tensor = inv_tau if isinstance(inv_tau, torch.Tensor) else None
     inv_tau_value = float(inv_tau.detach()) if tau_tensor is not None else float(inv_tau)
     v_rest = 0.0 if v_reset is None else float(v_reset)
@@ -173,7 +171,7 @@ def fused_lif(
         x, v_init, tau_tensor, ops, inv_tau_value, float(v_threshold), v_rest, v_reset is not None,
         bool(decay_input), bool(detach_reset), code, bool(need_state),
     )
-    return spikes, v_final.view(x.shape[1:]) if need_state else None
+    return _restore(spikes, v_final.view(x.shape[1:]) if need_state else None, channels_last)
 
 
 def fused_ilif(
@@ -194,13 +192,8 @@ def fused_ilif(
     require_steps(x, "fused I-LIF")
     if charge not in ("decay", "tau"):
         raise ValueError(f"I-LIF: charge must be 'decay' or 'tau', got {charge!r}")
-    permuted = _in_memory_order(lambda xp, vp: fused_ilif(
-        ops, xp, levels=levels, beta=beta, charge=charge, tau=tau, detach_reset=detach_reset, v_init=vp,
-        need_state=need_state), x, v_init)
-    if permuted is not None:
-        return permuted
-    x, v_init = _prepare(x, v_init)
+    x, v_init, channels_last = _prepare(x, v_init)
     spikes, v_final = _FusedILIF.apply(
         x, v_init, ops, int(levels), float(beta), float(tau), charge == "tau", bool(detach_reset), bool(need_state)
     )
-    return spikes, v_final.view(x.shape[1:]) if need_state else None
+    return _restore(spikes, v_final.view(x.shape[1:]) if need_state else None, channels_last)

@@ -26,8 +26,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <limits>
-#include <type_traits>
+#include <cstring>
 #include <vector>
 
 namespace {
@@ -77,15 +76,6 @@ void for_rows(int64_t M, int64_t C, const F& f) {
   at::parallel_for(0, M, grain, [&](int64_t m0, int64_t m1) {
     for (int64_t m = m0; m < m1; ++m) f(m);
   });
-}
-
-template <typename io_t, typename acc_t>
-inline io_t store_as(acc_t a) {
-  if constexpr (std::is_same_v<io_t, c10::BFloat16>) {
-    return to_io<io_t>(a);
-  } else {
-    return static_cast<io_t>(a);
-  }
 }
 
 // y = x * scale + shift with per-channel scale = w / sqrt(var + eps), shift = b - mean * scale;
@@ -138,7 +128,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> bn_last_forward(const
     for_rows(M, C, [&](int64_t m) {
       const scalar_t* __restrict__ row = xp + m * C;
       scalar_t* __restrict__ out = yp + m * C;
-      for (int64_t c = 0; c < C; ++c) out[c] = store_as<scalar_t>(static_cast<acc_t>(row[c]) * sc[c] + sh[c]);
+      for (int64_t c = 0; c < C; ++c) out[c] = to_io<scalar_t>(static_cast<acc_t>(row[c]) * sc[c] + sh[c]);
     });
   });
   return {y, mean, var, invstd};
@@ -199,7 +189,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> bn_last_backward(const at::Tensor
       const scalar_t* __restrict__ gr = gp + m * C;
       scalar_t* __restrict__ out = gxp + m * C;
       for (int64_t c = 0; c < C; ++c) {
-        out[c] = store_as<scalar_t>(static_cast<acc_t>(gr[c]) * kg[c] + static_cast<acc_t>(xr[c]) * kx[c] + kc[c]);
+        out[c] = to_io<scalar_t>(static_cast<acc_t>(gr[c]) * kg[c] + static_cast<acc_t>(xr[c]) * kx[c] + kc[c]);
       }
     });
   });

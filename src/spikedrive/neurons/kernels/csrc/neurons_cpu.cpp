@@ -132,14 +132,14 @@ inline scalar_t flush_subnormal(scalar_t g) {
 // ---------------------------------------------------------------------------------------------
 // LIF (also IF with inv_tau = 0, and parametric LIF with a learnable inv_tau).
 
-// k (1/tau), v_rest and V_th as compute-type scalars, and v_rest and V_th rounded to the storage
-// type (rest_s, vth_s). PyTorch's CPU ops on a bfloat16/float16 tensor round a Python scalar to
+// k (1/tau) and v_rest as compute-type scalars, and v_rest and V_th rounded to the storage type
+// (rest_s, vth_s). PyTorch's CPU ops on a bfloat16/float16 tensor round a Python scalar to
 // the tensor's dtype in add and sub but multiply by it unrounded, so: v - v_rest and H - V_th
 // subtract the rounded ones, x k multiplies by the exact one, and the reset's v_reset * S and
 // V_th * S round the product.
 template <typename scalar_t>
 struct LifConstants {
-  scalar_t k, rest, vth, rest_s, vth_s;
+  scalar_t k, rest, rest_s, vth_s;
 };
 
 // One step of a neuron, as the generic loops below use it: charge H from the membrane and the
@@ -439,8 +439,8 @@ std::tuple<at::Tensor, at::Tensor> lif_forward(const at::Tensor& x, const std::o
   const int64_t T = f.T, N = f.N;
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, x.scalar_type(), "lif_forward", [&] {
     using compute_t = at::opmath_type<scalar_t>;
-    const LifConstants<compute_t> c{compute_t(inv_tau), compute_t(v_rest), compute_t(v_threshold),
-                                    compute_t(scalar_t(v_rest)), compute_t(scalar_t(v_threshold))};
+    const LifConstants<compute_t> c{compute_t(inv_tau), compute_t(v_rest), compute_t(scalar_t(v_rest)),
+                                    compute_t(scalar_t(v_threshold))};
     SD_BOOL_SWITCH(hard_reset, kHard, [&] {
       SD_BOOL_SWITCH(decay_input, kDecayInput, [&] {
         forward_impl(x.data_ptr<scalar_t>(), ptr_or_null<scalar_t>(v0), spikes.data_ptr<scalar_t>(),
@@ -463,8 +463,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> lif_backward(
   std::vector<double> partial(static_cast<size_t>(at::get_num_threads()), 0.0);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, x.scalar_type(), "lif_backward", [&] {
     using compute_t = at::opmath_type<scalar_t>;
-    const LifConstants<compute_t> c{compute_t(inv_tau), compute_t(v_rest), compute_t(v_threshold),
-                                    compute_t(scalar_t(v_rest)), compute_t(scalar_t(v_threshold))};
+    const LifConstants<compute_t> c{compute_t(inv_tau), compute_t(v_rest), compute_t(scalar_t(v_rest)),
+                                    compute_t(scalar_t(v_threshold))};
     auto run = [&](auto surrogate_tag) {
       constexpr int64_t kSurrogate = decltype(surrogate_tag)::value;
       SD_BOOL_SWITCH(hard_reset, kHard, [&] {
