@@ -21,7 +21,10 @@ separately, never required; the fused neuron is opaque to dynamo, so the compile
 reference neurons); ``--channels-last`` converts all of our model to channels-last memory (its
 convolution stages already are); ``--bf16`` adds both models under bfloat16 autocast (each
 compared with the other at the same precision; on CPUs with AMX, bfloat16 matmuls and convs run
-several times faster than float32 ones, and our fused neurons take bfloat16 directly).
+several times faster than float32 ones, and our fused neurons take bfloat16 directly);
+``--breakdown`` (CPU) profiles each model's step into its dense products (convolutions and
+matmuls, :data:`DENSE_OPS`) and the rest, and gives each row the speed-up over SpikingJelly it
+could reach if nothing but its dense products cost time: the ceiling any neuron fusion can reach.
 
 Writes ``benchmarks/results/models.json`` (``--out`` to change).
 
@@ -44,7 +47,7 @@ from torch import nn
 import spikedrive.models.sdt  # noqa: F401  (registers the models)
 import spikedrive.models.sdt_v2  # noqa: F401
 from spikedrive.models.registry import create_model
-from spikedrive.models.trevsnn import saved_bytes_for_backward
+from spikedrive.analysis import saved_bytes_for_backward
 from spikedrive.neurons import LIF
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -144,8 +147,34 @@ def peak_memory(runner: Runner, x: torch.Tensor, y: torch.Tensor) -> dict[str, f
     return out
 
 
+# The dense products: convolutions and matrix multiplies, forward and backward (their own time,
+# without the ops they call). The rest of a step is element-wise work, copies and the optimizer.
+DENSE_OPS = frozenset({
+    "aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::mkldnn_convolution",
+    "aten::convolution_backward", "aten::_slow_conv2d_forward", "aten::_slow_conv2d_backward",
+    "aten::mkldnn_linear", "aten::_mkldnn_linear_backward",
+})
+
+
+def dense_breakdown(runner: Runner, x: torch.Tensor, y: torch.Tensor, steps: int) -> dict[str, float]:
+    """Seconds per training step spent in :data:`DENSE_OPS` and in everything else, from the
+    profiler's self CPU time (CPU only; the profiler's own overhead inflates small ops a little)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(steps):
+            runner.train_step(x, y)
+    dense = other = 0.0
+    for event in prof.key_averages():
+        if event.key in DENSE_OPS:
+            dense += event.self_cpu_time_total
+        else:
+            other += event.self_cpu_time_total
+    return {"dense_s": dense / 1e6 / steps, "other_s": other / 1e6 / steps}
+
+
 def compare(pair: str, runners: list[Runner], device: torch.device, steps: int, rounds: int, T: int,
-            batch: int, infer_batch: int, size: int, classes: int) -> list[dict[str, object]]:
+            batch: int, infer_batch: int, size: int, classes: int, breakdown: bool = False) -> list[dict[str, object]]:
     """Time ``runners`` in turns; return one row per runner."""
     g = torch.Generator().manual_seed(0)
     x = torch.rand(batch, 3, size, size, generator=g).to(device)
@@ -169,11 +198,18 @@ def compare(pair: str, runners: list[Runner], device: torch.device, steps: int, 
             "train_step_s": step,
             "infer_images_per_s": infer_batch / min(infer_s[r.name]),
             **peak_memory(r, x, y),
+            **(dense_breakdown(r, x, y, steps) if breakdown else {}),
         })
     # Each row against SpikingJelly's model at the same precision.
     base = {row["precision"]: row for row in rows if str(row["model"]).startswith("spikingjelly")}
     for row in rows:
-        row["train_speedup_vs_spikingjelly"] = base[row["precision"]]["train_step_s"] / row["train_step_s"]
+        theirs = base[row["precision"]]
+        row["train_speedup_vs_spikingjelly"] = theirs["train_step_s"] / row["train_step_s"]
+        if breakdown:
+            # The most this row's step could gain on SpikingJelly's if everything but its dense
+            # products cost nothing (both sides profiled alike, so the profiler's overhead cancels).
+            profiled_theirs = theirs["dense_s"] + theirs["other_s"]
+            row["speedup_bound_dense_only"] = profiled_theirs / row["dense_s"]
     return rows
 
 
@@ -194,6 +230,8 @@ def main() -> None:
     parser.add_argument("--pairs", nargs="+", default=["sdt_8_384", "sdt_v2_15m"], choices=["sdt_8_384", "sdt_v2_15m"])
     parser.add_argument("--wall", action="store_true",
                         help="time wall-clock on CPU too (only meaningful on a quiet machine; default: CPU time)")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="also profile each step into dense products (conv, matmul) and the rest (CPU)")
     parser.add_argument("--out", default=str(RESULTS / "models.json"))
     args = parser.parse_args()
     global WALL_CLOCK
@@ -221,7 +259,7 @@ def main() -> None:
             sj_bf16, reset = spikingjelly_model(theirs[pair], args.T, args.classes)
             runners.append(Runner(f"spikingjelly.{theirs[pair]}+bf16", sj_bf16, reset, device, bf16=True))
         rows += compare(pair, runners, device, args.steps, args.rounds, args.T, args.batch, args.infer_batch,
-                        args.size, args.classes)
+                        args.size, args.classes, breakdown=args.breakdown and device.type == "cpu")
 
     result = {
         "device": str(device), "platform": platform.platform(), "torch": torch.__version__,
@@ -229,7 +267,7 @@ def main() -> None:
         "command": "python " + " ".join(sys.argv),
         "clock": "wall" if device.type == "cuda" or WALL_CLOCK else "process CPU time",
         "setting": {k: getattr(args, k) for k in ("T", "batch", "infer_batch", "size", "classes", "steps", "rounds",
-                                                 "compile", "channels_last", "bf16")},
+                                                 "compile", "channels_last", "bf16", "breakdown")},
         "rows": rows,
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -242,6 +280,9 @@ def main() -> None:
                 f"  {r['infer_images_per_s']:11.1f}  {r['saved_activations_mib']:9.1f}")
         if "cuda_peak_mib" in r:
             line += f"  {r['cuda_peak_mib']:13.1f}"
+        if "dense_s" in r:
+            line += (f"  dense {r['dense_s']:.3f}s + other {r['other_s']:.3f}s;"
+                     f" bound if only dense cost: {r['speedup_bound_dense_only']:.2f}x")
         print(line)
     print(f"wrote {args.out}")
 

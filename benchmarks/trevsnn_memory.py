@@ -42,7 +42,8 @@ def run_one(T: int, depth: int, reversible: bool, batch: int, steps: int, thread
     import torch
 
     from spikedrive.engine.multihead import multihead_loss
-    from spikedrive.models.trevsnn import TRevSNN, saved_bytes_for_backward
+    from spikedrive.analysis import saved_bytes_for_backward
+    from spikedrive.models.trevsnn import TRevSNN
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)

@@ -7,7 +7,9 @@ import math
 import pytest
 import torch
 
-from spikedrive.neurons import IF, ILIF, LIF, Atan, ParametricLIF, Rectangle, Sigmoid, StraightThrough
+from spikedrive.neurons import (
+    IF, ILIF, LIF, Atan, ParametricLIF, Rectangle, Sigmoid, StraightThrough, lif_charges, lif_reference,
+)
 
 
 def plain_lif(x, tau, vth, v_reset, decay_input, detach_reset, deriv, decay_override=None):
@@ -62,6 +64,27 @@ def test_lif_matches_plain_loop(v_reset, decay_input, detach_reset, T, backend):
     (s * w).sum().backward()
     (s_ref * w).sum().backward()
     torch.testing.assert_close(x.grad, x_ref.grad)
+
+
+@pytest.mark.parametrize("v_reset", [0.0, -0.2, None])
+@pytest.mark.parametrize("decay_input", [True, False])
+def test_lif_charges_are_the_membrane_the_plain_loop_compares(v_reset, decay_input):
+    torch.manual_seed(3)
+    x = torch.randn(7, 4, 5) * 1.5
+    tau, vth = 2.0, 1.0
+    rest = 0.0 if v_reset is None else v_reset
+    v, expected = torch.full_like(x[0], rest), []
+    for t in range(x.shape[0]):  # the textbook loop, kept apart from the library's
+        h = v + (x[t] - (v - rest)) / tau if decay_input else v - (v - rest) / tau + x[t]
+        s = (h >= vth).float()
+        v = h - vth * s if v_reset is None else h * (1 - s) + v_reset * s
+        expected.append(h)
+    charges = lif_charges(x, inv_tau=1 / tau, v_threshold=vth, v_reset=v_reset, decay_input=decay_input)
+    torch.testing.assert_close(charges, torch.stack(expected), rtol=0, atol=1e-6)
+    spikes, _ = lif_reference(x, inv_tau=1 / tau, v_threshold=vth, v_reset=v_reset, decay_input=decay_input,
+                              detach_reset=False, surrogate=Sigmoid())
+    assert torch.equal((charges >= vth).float(), spikes)
+    assert spikes.sum() > 0 and (1 - spikes).sum() > 0
 
 
 def test_lif_membrane_trace_pinned():

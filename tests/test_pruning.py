@@ -19,7 +19,7 @@ from spikedrive import create_model
 from spikedrive.analysis import SpikeMonitor
 from spikedrive.analysis.ops import nonzero_pairs
 from spikedrive.cli import main
-from spikedrive.engine import TrainConfig, train
+from spikedrive.engine import TrainConfig, load_config, train
 from spikedrive.layers import BatchNorm2d, Conv2d, Flatten, Linear
 from spikedrive.neurons import IF, LIF, ParametricLIF
 from spikedrive.pruning import (
@@ -416,3 +416,19 @@ def test_pruning_overrides_are_parsed_as_the_engines_overrides():
     assert (p.rate, cfg.lr) == (0.1, 0.002)
     with pytest.raises(ValueError, match=r"pruning: criterion='\[spiking' is invalid; expected one of"):
         load_prune_config("configs/lottery/digits.yaml", ["pruning.criterion=[spiking"])
+
+
+@pytest.mark.parametrize("reader", [load_prune_config, lambda path: load_config(path)], ids=["prune", "train"])
+def test_recipe_readers_name_a_bad_file(tmp_path, reader):
+    """Both recipe readers go through the engine's read_recipe: a missing file, text that is not
+    YAML and YAML that is not a mapping are errors naming the file, never a parser traceback."""
+    with pytest.raises(FileNotFoundError, match="no config file"):
+        reader(tmp_path / "missing.yaml")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("model: [resnet19\n")
+    with pytest.raises(ValueError, match="is not valid YAML"):
+        reader(broken)
+    listing = tmp_path / "list.yaml"
+    listing.write_text("- model\n- lr\n")
+    with pytest.raises(ValueError, match="expected a mapping of recipe fields, got list"):
+        reader(listing)

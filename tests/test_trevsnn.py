@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
+from spikedrive.analysis import saved_bytes_for_backward
 from spikedrive.engine.multihead import MultiHeadClassificationTask, multihead_loss
 from spikedrive.layers.weights import unknown_weight_modules
 from spikedrive.models import create_model
-from spikedrive.models.trevsnn import ReversibleColumns, TRevSNN, paper_parameter_count, saved_bytes_for_backward
+from spikedrive.models.trevsnn import ReversibleColumns, TRevSNN, paper_parameter_count
 
 TINY = (4, 8, 8, 8)
 

@@ -24,7 +24,7 @@ import yaml
 from ..neurons import BACKENDS
 from .io import atomic_write_text
 
-__all__ = ["TrainConfig", "apply_overrides", "config_from_dict", "load_config", "plain_value", "save_config"]
+__all__ = ["TrainConfig", "apply_overrides", "config_from_dict", "load_config", "plain_value", "read_recipe", "save_config"]
 
 OPTIMIZERS = ("adamw", "adam", "sgd", "lamb")
 AMP_MODES = ("none", "bf16", "fp16")
@@ -286,18 +286,33 @@ def load_config(path: str | os.PathLike | None = None, overrides: list[str] | No
     """Load a recipe from YAML (``None``: the defaults) and apply ``key=value`` overrides."""
     cfg = TrainConfig()
     if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"load_config: no config file at {str(path)!r}")
-        try:
-            values = yaml.load(path.read_text(), Loader=_Loader) or {}
-        except yaml.YAMLError as exc:
-            raise ValueError(f"load_config: {str(path)!r} is not valid YAML: {exc}") from exc
+        values = read_recipe(path, "load_config")
         try:
             cfg = config_from_dict(values)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{path}: {exc}") from exc
     return apply_overrides(cfg, list(overrides or []))
+
+
+def read_recipe(path: str | os.PathLike, who: str) -> dict[str, Any]:
+    """The mapping a YAML recipe holds, read in the engine's dialect (``1e-3`` is a float), before
+    any field is checked: for readers of recipes that carry more than :class:`TrainConfig`
+    (the lottery recipes' ``pruning:`` part). ``who`` names the caller in errors.
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        ValueError: the file is not YAML, or holds something other than a mapping.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{who}: no config file at {str(path)!r}")
+    try:
+        values = yaml.load(path.read_text(), Loader=_Loader) or {}
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{who}: {str(path)!r} is not valid YAML: {exc}") from exc
+    if not isinstance(values, dict):
+        raise ValueError(f"{path}: expected a mapping of recipe fields, got {type(values).__name__}")
+    return values
 
 
 def save_config(cfg: TrainConfig, path: str | os.PathLike) -> None:

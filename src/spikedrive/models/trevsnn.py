@@ -33,7 +33,7 @@ from torch import nn
 from .registry import register_model
 from .trevsnn_blocks import AuxHead, Column, EventStem, ImageStem, ScaledStdConv2d, SpikeHead
 
-__all__ = ["TRevSNN", "ReversibleColumns", "paper_parameter_count", "saved_bytes_for_backward"]
+__all__ = ["TRevSNN", "ReversibleColumns", "paper_parameter_count"]
 
 
 @contextmanager
@@ -258,29 +258,6 @@ def _init_weights(m: nn.Module) -> None:
         nn.init.trunc_normal_(m.weight, std=0.02)
         if m.bias is not None:
             nn.init.zeros_(m.bias)
-
-
-def saved_bytes_for_backward(fn: Any, exclude: Sequence[torch.Tensor] = ()) -> int:
-    """Bytes of the distinct storages autograd saves for backward while ``fn()`` runs (counted
-    with ``torch.autograd.graph.saved_tensors_hooks``), leaving out ``exclude`` (e.g. the model's
-    parameters, which exist whether or not a graph is kept). Returns ``fn``'s bytes; the graph
-    is dropped."""
-    skip = {t.untyped_storage().data_ptr() for t in exclude}
-    seen: dict[int, int] = {}
-
-    def pack(t: torch.Tensor) -> torch.Tensor:
-        try:
-            storage = t.untyped_storage()
-        except (RuntimeError, NotImplementedError):  # tensors without storage (functional wrappers)
-            return t
-        if storage.data_ptr() not in skip:
-            seen[storage.data_ptr()] = storage.nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        out = fn()
-    del out
-    return sum(seen.values())
 
 
 def paper_parameter_count(model: TRevSNN) -> int:

@@ -24,12 +24,14 @@ I-LIF (integer LIF, SpikeYOLO): ``H = beta V + X`` ("decay" charge) or ``H = V +
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from ._checks import require_steps
 from .surrogate import Surrogate
 
-__all__ = ["lif_reference", "ilif_reference", "quantize_integer", "expand_integer_spikes"]
+__all__ = ["lif_reference", "lif_charges", "ilif_reference", "quantize_integer", "expand_integer_spikes"]
 
 
 def lif_reference(
@@ -68,22 +70,65 @@ def lif_reference(
         ValueError: if ``x`` has no time step (``T = 0``).
     """
     require_steps(x, "lif_reference")
+    spikes, _, v = _lif_loop(x, inv_tau, v_threshold, v_reset, decay_input, v_init, surrogate, detach_reset)
+    return torch.stack(spikes), v
+
+
+def lif_charges(
+    x: torch.Tensor,
+    *,
+    inv_tau: float | torch.Tensor,
+    v_threshold: float,
+    v_reset: float | None,
+    decay_input: bool,
+    v_init: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The charged membrane ``H [T, ...]`` of the LIF / IF neuron driven by ``x [T, ...]``: the
+    potential each step compares with ``V_th``, before the reset.
+
+    :func:`lif_reference` returns only the spikes and the final membrane, and after a hard reset
+    ``H`` cannot be recovered from them; analyses of the membrane (the spiking pruning criterion)
+    take it from here. Same equations and arguments as :func:`lif_reference` (the spike is the
+    Heaviside step; no surrogate is involved, and no graph is needed).
+
+    Raises:
+        ValueError: if ``x`` has no time step (``T = 0``).
+    """
+    require_steps(x, "lif_charges")
+    _, charges, _ = _lif_loop(x, inv_tau, v_threshold, v_reset, decay_input, v_init, _heaviside, False,
+                              keep_charges=True)
+    return torch.stack(charges)
+
+
+def _heaviside(z: torch.Tensor) -> torch.Tensor:
+    return (z >= 0).to(z.dtype)
+
+
+def _lif_loop(x: torch.Tensor, inv_tau: float | torch.Tensor, v_threshold: float, v_reset: float | None,
+              decay_input: bool, v_init: torch.Tensor | None, fire: Callable[[torch.Tensor], torch.Tensor],
+              detach_reset: bool, keep_charges: bool = False,
+              ) -> tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor]:
+    """The LIF loop over ``x [T, ...]``: per-step spikes ``fire(H - V_th)``, the charges ``H``
+    (when ``keep_charges``) and the final membrane. The fused kernels reproduce its operation
+    order bit for bit; keep it."""
     rest = 0.0 if v_reset is None else v_reset
     v = torch.full_like(x[0], rest) if v_init is None else v_init.to(x.dtype)
-    spikes = []
+    spikes, charges = [], []
     for t in range(x.shape[0]):
         if decay_input:
             h = v + (x[t] - (v - rest)) * inv_tau
         else:
             h = v - (v - rest) * inv_tau + x[t]
-        s = surrogate(h - v_threshold)
+        s = fire(h - v_threshold)
         s_reset = s.detach() if detach_reset else s
         if v_reset is None:
             v = h - v_threshold * s_reset
         else:
             v = h * (1.0 - s_reset) + v_reset * s_reset
         spikes.append(s)
-    return torch.stack(spikes), v
+        if keep_charges:
+            charges.append(h)
+    return spikes, charges, v
 
 
 class _StraightThroughQuantize(torch.autograd.Function):

@@ -15,7 +15,7 @@ feeds (through an optional batch norm) a spiking neuron layer,
 
 **What is measured as the membrane.** Neurons keep the membrane inside their forward, so a
 forward pre-hook takes the neuron layer's input current ``X [T, B, C, ...]`` and replays the
-neuron's charge equation on it (:mod:`spikedrive.neurons.functional`): ``H_t`` is the charge
+neuron's charge equation on it (:func:`spikedrive.neurons.lif_charges`): ``H_t`` is the charge
 *before* the spike decision at step ``t`` (``H = V + (X - (V - V_reset)) / tau`` with
 ``decay_input``, else ``H = V - (V - V_reset) / tau + X``; spike ``H >= V_th``; hard or soft
 reset). ``mu_j`` and ``var_j`` are the mean and (population) variance of ``H`` over all steps,
@@ -38,7 +38,7 @@ import torch
 from torch import nn
 
 from ..layers import TimeDistributed, evaluating
-from ..neurons import LIF, SpikingNeuron
+from ..neurons import LIF, SpikingNeuron, lif_charges
 from .methods import PrunableLayer, prunable_layers
 
 __all__ = ["CRITERIA", "LayerStats", "measure_spiking_stats", "spiking_scores", "magnitude_scores"]
@@ -100,19 +100,8 @@ class _Moments:
 
 def _charge(neuron: LIF, x: torch.Tensor) -> torch.Tensor:
     """Per-step pre-spike membrane ``H [T, ...]`` of ``neuron`` driven by current ``x [T, ...]``."""
-    # The same equations as neurons.functional.lif_reference, which returns only the spikes and
-    # the final membrane; H is neither (after a hard reset it cannot be recovered from them), so
-    # the loop is replayed here. The test suite checks it fires as the neuron does.
-    inv_tau = neuron._inv_tau()
-    rest = 0.0 if neuron.v_reset is None else neuron.v_reset
-    v = torch.full_like(x[0], rest)
-    hs = []
-    for t in range(x.shape[0]):
-        h = v + (x[t] - (v - rest)) * inv_tau if neuron.decay_input else v - (v - rest) * inv_tau + x[t]
-        s = (h >= neuron.v_threshold).to(h.dtype)
-        v = h - neuron.v_threshold * s if neuron.v_reset is None else h * (1 - s) + neuron.v_reset * s
-        hs.append(h)
-    return torch.stack(hs)
+    return lif_charges(x, inv_tau=neuron._inv_tau(), v_threshold=neuron.v_threshold, v_reset=neuron.v_reset,
+                       decay_input=neuron.decay_input)
 
 
 def _is_norm(m: nn.Module) -> bool:

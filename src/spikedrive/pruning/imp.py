@@ -38,6 +38,7 @@ from ..engine import (
     TrainConfig, apply_overrides, build_datasets, build_task, config_from_dict, load_checkpoint,
     make_eval_loader, make_train_loader, seed_everything, train,
 )
+from ..engine.config import _parse_scalar, read_recipe
 from ..engine.io import atomic_write, atomic_write_text
 from ..engine.report import ENERGY_SAMPLES, measure_energy
 from ..models import create_model
@@ -139,16 +140,8 @@ def load_prune_config(path: str | Path, overrides: list[str] | None = None) -> t
     mapping (:class:`PruneConfig`). Overrides ``pruning.<key>=value`` set the pruning part, the
     others the training part (as ``spikedrive train``); both halves parse their values by the
     engine's override rule."""
-    # The engine's YAML dialect (exponent floats) and override-value rule; load_config itself
-    # cannot read this file, since it refuses the ``pruning:`` key as an unknown field.
-    from ..engine.config import _Loader, _parse_scalar
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"load_prune_config: no config file at {str(path)!r}")
-    values = yaml.load(path.read_text(), Loader=_Loader) or {}
-    if not isinstance(values, dict):
-        raise ValueError(f"{path}: expected a mapping of recipe fields")
+    # load_config cannot read this file: it refuses the ``pruning:`` key as an unknown field.
+    values = read_recipe(path, "load_prune_config")
     prune_values = dict(values.pop("pruning", None) or {})
     train_over, prune_over = [], []
     for item in overrides or []:
