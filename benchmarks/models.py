@@ -18,10 +18,10 @@ the backward of one step (the activation memory, which is what grows with ``T`` 
 
 Options: ``--compile`` adds ``torch.compile`` of our model as a third row (optional, measured
 separately, never required; the fused neuron is opaque to dynamo, so the compiled model uses the
-reference neurons); ``--channels-last`` converts all of our model to channels-last memory (its
-convolution stages already are); ``--bf16`` adds both models under bfloat16 autocast (each
-compared with the other at the same precision; on CPUs with AMX, bfloat16 matmuls and convs run
-several times faster than float32 ones, and our fused neurons take bfloat16 directly);
+reference neurons); ``--channels-last`` converts all of our model to channels-last memory (v1's
+patch-splitting stem already is; the rest runs NCHW); ``--bf16`` adds both models under bfloat16
+autocast (each compared with the other at the same precision; on CPUs with AMX, bfloat16 matmuls
+and convs run several times faster than float32 ones, and our fused neurons take bfloat16 directly);
 ``--breakdown`` (CPU) profiles each model's step into its dense products (convolutions and
 matmuls, :data:`DENSE_OPS`) and the rest, and gives each row the speed-up over SpikingJelly it
 could reach if nothing but its dense products cost time: the ceiling any neuron fusion can reach.
@@ -237,6 +237,7 @@ def main() -> None:
     global WALL_CLOCK
     WALL_CLOCK = args.wall
     device = torch.device(args.device)
+    args.breakdown = args.breakdown and device.type == "cpu"  # the profiler's CPU self time
     theirs = {"sdt_8_384": "sdt_8_384", "sdt_v2_15m": "qkformer_10_384"}
 
     rows: list[dict[str, object]] = []
@@ -259,7 +260,7 @@ def main() -> None:
             sj_bf16, reset = spikingjelly_model(theirs[pair], args.T, args.classes)
             runners.append(Runner(f"spikingjelly.{theirs[pair]}+bf16", sj_bf16, reset, device, bf16=True))
         rows += compare(pair, runners, device, args.steps, args.rounds, args.T, args.batch, args.infer_batch,
-                        args.size, args.classes, breakdown=args.breakdown and device.type == "cpu")
+                        args.size, args.classes, breakdown=args.breakdown)
 
     result = {
         "device": str(device), "platform": platform.platform(), "torch": torch.__version__,

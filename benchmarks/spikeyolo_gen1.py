@@ -119,11 +119,13 @@ class OpenedRun:
     """What every measurement of one trained checkpoint shares, read and built once.
 
     Attributes:
+        ckpt: the checkpoint's path.
         cfg: its recipe with ``data_root`` pointed at the benchmark's set.
         val, test: the recipe's evaluation splits.
         task: the recipe's detection task (default confidence threshold).
     """
 
+    ckpt: Path
     cfg: Any
     val: Any
     test: Any
@@ -139,7 +141,7 @@ def open_run(ckpt: Path, root: Path) -> tuple[OpenedRun, torch.nn.Module]:
 
     cfg, model = load_run(ckpt, [f"data_root={root}"])
     _, val, test = build_datasets(cfg)
-    return OpenedRun(cfg, val, test, build_detection_task(cfg)), model
+    return OpenedRun(ckpt, cfg, val, test, build_detection_task(cfg)), model
 
 
 def _inputs(dataset: Any, cfg: Any) -> list[torch.Tensor]:
@@ -208,18 +210,18 @@ def energy(run: OpenedRun, model: torch.nn.Module, samples: int = 80, spiking: b
             "ann_energy_one_step_pj": rep.ann_energy_pj}
 
 
-def predict_png(ckpt: Path, run: OpenedRun, model: torch.nn.Module, root: Path, runs: Path, samples: int = 4,
-                zoom: int = 4, conf: float = 0.25) -> None:
-    """``spikedrive detect predict`` of ``ckpt`` on ``samples`` test label times (one PNG each,
-    native 64 px), and the same detections of ``model`` (``ckpt``'s trained form) drawn on
+def predict_png(run: OpenedRun, model: torch.nn.Module, runs: Path, samples: int = 4, zoom: int = 4,
+                conf: float = 0.25) -> None:
+    """``spikedrive detect predict`` of ``run``'s checkpoint on ``samples`` test label times (one PNG
+    each, native 64 px), and the same detections of ``model`` (its trained form) drawn on
     ``run``'s test frames enlarged ``zoom`` times, tiled into the README PNG."""
     from PIL import Image
 
     from spikedrive.detection.draw import draw_detections
     from spikedrive.engine.detection_task import build_detection_task
 
-    subprocess.run([*_cli(), "detect", "predict", str(ckpt), "--out", str(runs / "predict"), "--samples", str(samples),
-                    f"data_root={root}"], cwd=REPO, check=True)
+    subprocess.run([*_cli(), "detect", "predict", str(run.ckpt), "--out", str(runs / "predict"), "--samples",
+                    str(samples), f"data_root={run.cfg.data_root}"], cwd=REPO, check=True)
     task = build_detection_task(run.cfg)  # its own: the drawing's confidence threshold differs
     task.post["conf"] = conf
     tiles = []
@@ -269,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
         run, model = open_run(ckpt, root)
         entry["metrics"] = evaluate_run(run, model.eval())  # the training form, as detect eval
         if kind == "snn":
-            predict_png(ckpt, run, model, root, runs)  # the training form, before the conversion (in place)
+            predict_png(run, model, runs)  # the training form, before the conversion (in place)
             entry["spike_driven"] = conversion_check(run, model)
             entry["metrics_spike_driven"] = evaluate_run(run, model)
         else:

@@ -8,8 +8,10 @@ import torch.nn.functional as F
 from torch import nn
 
 import spikedrive.layers.cpu_kernels as cpu_kernels
-from spikedrive.layers import BatchNorm2d, MaxPool2d
-from spikedrive.layers.cpu_kernels import MaxPool2dChannelsLast, batch_norm_rows, max_pool_channels_last
+from spikedrive.layers import BatchNorm2d, Conv2d, MaxPool2d
+from spikedrive.layers.cpu_kernels import (
+    DepthwiseConv2d, MaxPool2dChannelsLast, batch_norm_rows, max_pool_channels_last,
+)
 from spikedrive.layers.sdsa import BatchNormLast
 from spikedrive.neurons.kernels.cpu import cpu_kernel_error, cpu_ops
 
@@ -210,11 +212,9 @@ def test_sdt_training_step_with_and_without_layer_kernels(monkeypatch):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 
-def _depthwise_pair(channels: int, bias: bool, **kwargs) -> tuple[nn.Conv2d, nn.Conv2d]:
-    from spikedrive.layers.cpu_kernels import DepthwiseConv2d
-
-    ours = DepthwiseConv2d(channels, channels, 5, groups=channels, bias=bias, **kwargs)
-    ref = nn.Conv2d(channels, channels, 5, groups=channels, bias=bias, **kwargs)
+def _depthwise_pair(channels: int, bias: bool, kernel_size: int = 5, **kwargs) -> tuple[nn.Conv2d, nn.Conv2d]:
+    ours = DepthwiseConv2d(channels, channels, kernel_size, groups=channels, bias=bias, **kwargs)
+    ref = nn.Conv2d(channels, channels, kernel_size, groups=channels, bias=bias, **kwargs)
     ref.load_state_dict(ours.state_dict())
     return ours, ref
 
@@ -262,9 +262,6 @@ def test_depthwise_conv_under_bfloat16_autocast_keeps_the_weight_gradient_in_flo
 
 
 def test_conv2d_factory_gives_depthwise_layers_the_fast_module():
-    from spikedrive.layers import Conv2d
-    from spikedrive.layers.cpu_kernels import DepthwiseConv2d
-
     assert isinstance(Conv2d(8, 8, 7, groups=8).module, DepthwiseConv2d)
     assert type(Conv2d(8, 16, 3).module) is nn.Conv2d and type(Conv2d(8, 8, 3, groups=2).module) is nn.Conv2d
     strided = Conv2d(4, 4, 3, stride=2, groups=4)  # stride 2: PyTorch's own path, same result
@@ -273,14 +270,10 @@ def test_conv2d_factory_gives_depthwise_layers_the_fast_module():
 
 
 def test_second_derivatives_through_the_cpu_layer_paths_match_pytorch():
-    from spikedrive.layers.cpu_kernels import DepthwiseConv2d
-
     torch.manual_seed(10)
     x = torch.randn(3, 4, 6, 6, dtype=torch.float64).contiguous(memory_format=torch.channels_last)
     bn_ours, bn_ref = _twin_bns(4, torch.float64)
-    dw = DepthwiseConv2d(4, 4, 3, padding=1, groups=4, bias=True).double()
-    dw_ref = nn.Conv2d(4, 4, 3, padding=1, groups=4, bias=True).double()
-    dw_ref.load_state_dict(dw.state_dict())
+    dw, dw_ref = (m.double() for m in _depthwise_pair(4, True, kernel_size=3, padding=1))
 
     def ours(t):
         rows = batch_norm_rows(bn_ours, t.permute(0, 2, 3, 1).reshape(-1, 4)).view(3, 6, 6, 4).permute(0, 3, 1, 2)

@@ -12,8 +12,9 @@ from spikedrive.neurons import (
 )
 
 
-def plain_lif(x, tau, vth, v_reset, decay_input, detach_reset, deriv, decay_override=None):
-    """Element-by-element textbook LIF; the surrogate enters through a custom backward."""
+def plain_lif(x, tau, vth, v_reset, decay_input, detach_reset, deriv, charges=None):
+    """Element-by-element textbook LIF; the surrogate enters through a custom backward. Appends
+    each step's charge H to ``charges`` when given."""
 
     class Spike(torch.autograd.Function):
         @staticmethod
@@ -34,6 +35,8 @@ def plain_lif(x, tau, vth, v_reset, decay_input, detach_reset, deriv, decay_over
             h = v + (x[t] - (v - rest)) / tau
         else:
             h = v - (v - rest) / tau + x[t]
+        if charges is not None:
+            charges.append(h)
         s = Spike.apply(h - vth)
         r = s.detach() if detach_reset else s
         v = h - vth * r if v_reset is None else h * (1 - r) + v_reset * r
@@ -72,13 +75,8 @@ def test_lif_charges_are_the_membrane_the_plain_loop_compares(v_reset, decay_inp
     torch.manual_seed(3)
     x = torch.randn(7, 4, 5) * 1.5
     tau, vth = 2.0, 1.0
-    rest = 0.0 if v_reset is None else v_reset
-    v, expected = torch.full_like(x[0], rest), []
-    for t in range(x.shape[0]):  # the textbook loop, kept apart from the library's
-        h = v + (x[t] - (v - rest)) / tau if decay_input else v - (v - rest) / tau + x[t]
-        s = (h >= vth).float()
-        v = h - vth * s if v_reset is None else h * (1 - s) + v_reset * s
-        expected.append(h)
+    expected = []
+    plain_lif(x, tau, vth, v_reset, decay_input, False, sigmoid_deriv(4.0), charges=expected)
     charges = lif_charges(x, inv_tau=1 / tau, v_threshold=vth, v_reset=v_reset, decay_input=decay_input)
     torch.testing.assert_close(charges, torch.stack(expected), rtol=0, atol=1e-6)
     spikes, _ = lif_reference(x, inv_tau=1 / tau, v_threshold=vth, v_reset=v_reset, decay_input=decay_input,

@@ -24,7 +24,7 @@ from torchvision import tv_tensors
 
 from ..data.datasets.event_detection import Gen1
 from ..data.events.transforms import ToEventHistogram
-from ..data.images.event_frames import EVENT_LAYOUTS, Gen1Target
+from ..data.images.event_frames import EVENT_LAYOUTS, Gen1Target, open_event_split
 from ..data.images.coco import COCO_LAYOUT, detection_collate, open_coco_splits
 from ..data.images.splits import carve_val, require_root
 from .transforms import Letterbox, RandomFlip, RandomHSV, drop_small_boxes, mosaic4
@@ -133,14 +133,12 @@ def build_gen1_detection(root: Root, T: int = 5, window_us: int = 250_000, img_s
     synthetic sets)."""
     path = require_root("gen1", root, GEN1_DETECTION_LAYOUT)
     size = (int(sensor_size[0]), int(sensor_size[1]))
+    histogram = ToEventHistogram(size, n_bins=T, window_us=window_us, normalize=True)
+    target = Gen1Target(size)
     splits = []
     for split in ("train", "val", "test"):
-        try:
-            base = Gen1(path, split=split, window_us=window_us, target_transform=Gen1Target(size),
-                        transform=ToEventHistogram(size, n_bins=T, window_us=window_us, normalize=True))
-        except FileNotFoundError as err:
-            first = str(err).splitlines()[0].split("; expected layout")[0]
-            raise ValueError(f"gen1: {first}; expected {GEN1_DETECTION_LAYOUT.format(root=path)}") from err
+        base = open_event_split("gen1", Gen1, path, split=split, window_us=window_us, target_transform=target,
+                                transform=histogram)
         train = split == "train"
         splits.append(DetectionView(base, None, img_size, train=train, mosaic=mosaic if train else 0.0,
                                     close_mosaic=close_mosaic, epochs=epochs, hflip=hflip, min_box=min_box,

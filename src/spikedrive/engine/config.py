@@ -24,7 +24,10 @@ import yaml
 from ..neurons import BACKENDS
 from .io import atomic_write_text
 
-__all__ = ["TrainConfig", "apply_overrides", "config_from_dict", "load_config", "plain_value", "read_recipe", "save_config"]
+__all__ = [
+    "TrainConfig", "apply_overrides", "config_from_dict", "load_config", "parse_override_value", "plain_value",
+    "read_recipe", "save_config",
+]
 
 OPTIMIZERS = ("adamw", "adam", "sgd", "lamb")
 AMP_MODES = ("none", "bf16", "fp16")
@@ -263,7 +266,7 @@ def apply_overrides(cfg: TrainConfig, overrides: list[str]) -> TrainConfig:
         top, _, sub = key.partition(".")
         top = _renamed(top, seen)
         _check_known(top)
-        parsed = _parse_scalar(raw)
+        parsed = parse_override_value(raw)
         if sub:
             if _base_type(hints[top]) is not dict:
                 raise ValueError(f"override {item!r}: field {top!r} is not a mapping, so {key!r} cannot set a sub-key")
@@ -369,7 +372,9 @@ def _require(name: str, value: Any, ok: bool, expected: str) -> None:
         _fail(name, value, expected)
 
 
-def _parse_scalar(raw: str) -> Any:
+def parse_override_value(raw: str) -> Any:
+    """The value of a ``key=value`` override: YAML in the engine's dialect (``1e-3`` a float,
+    ``None`` null); text that is not YAML stays a string, for the field's own check to name."""
     text = raw.strip()
     # "None" is what Python users type; YAML itself only knows null/~.
     if text in ("None", "none"):

@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 import torch
 
-__all__ = ["print_metrics", "train_task_recipe", "load_task_run", "eval_task_splits"]
+__all__ = ["print_metrics", "train_task_recipe", "load_task_run", "load_task_split", "eval_task_splits"]
 
 
 def print_metrics(split: str, values: dict[str, float]) -> None:
@@ -53,12 +53,12 @@ def load_task_split(args: argparse.Namespace, task: str, who: str) -> tuple[Any,
     ``ValueError`` naming ``who``."""
     from .data import build_datasets
 
-    cfg, model = load_task_run(args, task, who)
+    names = ("train", "val", "test")
     split = getattr(args, "split", "test")
-    splits = dict(zip(("train", "val", "test"), build_datasets(cfg)))
-    if split not in splits:
-        raise ValueError(f"{who}: --split must be one of {sorted(splits)}, got {split!r}")
-    return cfg, model, split, splits[split]
+    if split not in names:  # before opening any dataset
+        raise ValueError(f"{who}: --split must be one of {sorted(names)}, got {split!r}")
+    cfg, model = load_task_run(args, task, who)
+    return cfg, model, split, dict(zip(names, build_datasets(cfg)))[split]
 
 
 def eval_task_splits(args: argparse.Namespace, task: str, who: str, build_task: Callable[[Any], Any]) -> int:

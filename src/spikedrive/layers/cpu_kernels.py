@@ -47,7 +47,6 @@ class _BatchNormRows(torch.autograd.Function):
                 eps: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         y, mean, var, invstd = cpu_ops().bn_last_forward(x, weight, bias, eps)
         ctx.save_for_backward(x, mean, invstd, weight)
-        ctx.bias_dtype = bias.dtype if bias is not None else None
         ctx.eps = eps
         ctx.mark_non_differentiable(mean, var)
         return y, mean, var
@@ -59,9 +58,8 @@ class _BatchNormRows(torch.autograd.Function):
         if torch.is_grad_enabled():  # create_graph: a gradient that is itself differentiable
             return _replayed_batch_norm_grads(ctx, x, weight, grad_y)
         grad_x, grad_w, grad_b = cpu_ops().bn_last_backward(grad_y, x, mean, invstd, weight, need_x)
-        grad_w = grad_w.to(weight.dtype) if need_w else None
-        grad_b = grad_b.to(ctx.bias_dtype) if need_b else None
-        return (grad_x if need_x else None), grad_w, grad_b, None
+        # Autograd casts each gradient to its input's dtype.
+        return (grad_x if need_x else None), (grad_w if need_w else None), (grad_b if need_b else None), None
 
 
 def _replayed_batch_norm_grads(ctx, x: torch.Tensor, weight: torch.Tensor | None, grad_y: torch.Tensor):
@@ -72,7 +70,7 @@ def _replayed_batch_norm_grads(ctx, x: torch.Tensor, weight: torch.Tensor | None
     grads = iter(torch.autograd.grad(y, wanted, grad_y, create_graph=True) if wanted else ())
     grad_x = next(grads) if need_x else None
     grad_w = next(grads) if need_w else None
-    grad_b = grad_y.sum(0).to(ctx.bias_dtype) if need_b else None
+    grad_b = grad_y.sum(0) if need_b else None
     return grad_x, grad_w, grad_b, None
 
 
@@ -196,7 +194,6 @@ class _DepthwiseConv2d(torch.autograd.Function):
                 padding: tuple[int, int]) -> torch.Tensor:
         ctx.save_for_backward(x, weight)
         ctx.padding = padding
-        ctx.bias_dtype = bias.dtype if bias is not None else None
         # Under autocast, F.conv2d casts the weight to x's dtype here, as it would outside.
         return F.conv2d(x, weight, bias, 1, padding, 1, x.shape[1])
 
@@ -215,10 +212,10 @@ class _DepthwiseConv2d(torch.autograd.Function):
             planes = x.to(compute).transpose(0, 1).reshape(1, c * n, *x.shape[2:])
             kernels = grad.to(compute).transpose(0, 1).reshape(c * n, 1, *grad.shape[2:])
             per_sample = F.conv2d(planes, kernels, None, 1, ctx.padding, 1, c * n)  # [1, C N, kh, kw]
-            grad_w = per_sample.view(c, n, *weight.shape[2:]).sum(1, keepdim=True).to(weight.dtype)
+            grad_w = per_sample.view(c, n, *weight.shape[2:]).sum(1, keepdim=True)
         if need_b:
-            grad_b = grad.to(compute).sum((0, 2, 3)).to(ctx.bias_dtype)
-        return grad_x, grad_w, grad_b, None
+            grad_b = grad.to(compute).sum((0, 2, 3))
+        return grad_x, grad_w, grad_b, None  # autograd casts each to its input's dtype
 
 
 class DepthwiseConv2d(nn.Conv2d):

@@ -29,7 +29,7 @@ from collections.abc import Callable
 import torch
 
 from ._checks import require_steps
-from .surrogate import Surrogate
+from .surrogate import Surrogate, heaviside
 
 __all__ = ["lif_reference", "lif_charges", "ilif_reference", "quantize_integer", "expand_integer_spikes"]
 
@@ -95,13 +95,9 @@ def lif_charges(
         ValueError: if ``x`` has no time step (``T = 0``).
     """
     require_steps(x, "lif_charges")
-    _, charges, _ = _lif_loop(x, inv_tau, v_threshold, v_reset, decay_input, v_init, _heaviside, False,
+    _, charges, _ = _lif_loop(x, inv_tau, v_threshold, v_reset, decay_input, v_init, heaviside, False,
                               keep_charges=True)
     return torch.stack(charges)
-
-
-def _heaviside(z: torch.Tensor) -> torch.Tensor:
-    return (z >= 0).to(z.dtype)
 
 
 def _lif_loop(x: torch.Tensor, inv_tau: float | torch.Tensor, v_threshold: float, v_reset: float | None,

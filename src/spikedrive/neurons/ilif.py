@@ -76,11 +76,12 @@ class ILIF(SpikingNeuron):
     def _run(
         self, x: torch.Tensor, v_init: torch.Tensor | None, need_state: bool
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        if x.is_floating_point() and self.D > 2 / torch.finfo(x.dtype).eps:
-            # Beyond 2^(mantissa bits + 1) not every integer is a value of the dtype: S would round.
+        # Beyond 2^(mantissa bits + 1) not every integer is a value of the dtype: S would round.
+        exact = int(2 / torch.finfo(x.dtype).eps) if x.is_floating_point() else None
+        if exact is not None and self.D > exact:
             raise ValueError(f"{type(self).__name__}: integer spikes up to D={self.D} are not exact in {x.dtype} "
-                             f"(integers above {int(2 / torch.finfo(x.dtype).eps)} round); run the neuron in "
-                             "float32 (outside autocast) or use a smaller D")
+                             f"(integers above {exact} round); run the neuron in float32 (outside autocast) or "
+                             "use a smaller D")
         params = dict(levels=self.D, beta=self.beta, charge=self.charge, tau=self.tau, detach_reset=self.detach_reset)
         kernel = resolve_kernel(self.kind, self.backend, x, params)
         s, v = kernel(x, v_init=v_init, need_state=need_state, **params)

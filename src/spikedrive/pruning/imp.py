@@ -38,7 +38,7 @@ from ..engine import (
     TrainConfig, apply_overrides, build_datasets, build_task, config_from_dict, load_checkpoint,
     make_eval_loader, make_train_loader, seed_everything, train,
 )
-from ..engine.config import _parse_scalar, read_recipe
+from ..engine.config import parse_override_value, read_recipe
 from ..engine.io import atomic_write, atomic_write_text
 from ..engine.report import ENERGY_SAMPLES, measure_energy
 from ..models import create_model
@@ -150,7 +150,7 @@ def load_prune_config(path: str | Path, overrides: list[str] | None = None) -> t
         key, sep, raw = item.strip()[len("pruning."):].partition("=")
         if not sep:
             raise ValueError(f"override {item!r}: expected pruning.key=value (e.g. pruning.criterion=spiking)")
-        prune_values[key.strip()] = _parse_scalar(raw)
+        prune_values[key.strip()] = parse_override_value(raw)
     names = {f.name for f in dataclasses.fields(PruneConfig)}
     unknown = sorted(set(prune_values) - names)
     if unknown:

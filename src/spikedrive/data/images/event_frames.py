@@ -30,7 +30,7 @@ from .splits import carve_val, require_root
 __all__ = [
     "EVENT_LAYOUTS", "build_nmnist", "build_gesture", "build_cifar10dvs", "build_ncars", "build_shd",
     "build_gen1", "build_mvsec", "ChannelFrames", "Gen1Target", "time_major_detection_collate",
-    "time_major_dense_collate",
+    "time_major_dense_collate", "open_event_split",
 ]
 
 Root = str | os.PathLike[str] | None
@@ -48,8 +48,9 @@ EVENT_LAYOUTS = {
 }
 
 
-def _open(name: str, cls: type[EventDataset], root: Any, **kwargs: Any) -> EventDataset:
-    """``cls(root, **kwargs)``, with a missing split or file as a one-line ``ValueError``."""
+def open_event_split(name: str, cls: type[EventDataset], root: Any, **kwargs: Any) -> EventDataset:
+    """``cls(root, **kwargs)``, with a missing split or file as a one-line ``ValueError`` naming
+    ``EVENT_LAYOUTS[name]``."""
     try:
         return cls(root, **kwargs)
     except FileNotFoundError as err:
@@ -71,8 +72,8 @@ def _classification(name: str, cls: type[EventDataset], root: Root, label_pos: i
                     val_fraction: float, seed: int, transform: Callable[[np.ndarray], Any],
                     **kwargs: Any) -> Splits:
     path = require_root(name, root, EVENT_LAYOUTS[name])
-    train = _open(name, cls, path, train=True, transform=transform, **kwargs)
-    test = _open(name, cls, path, train=False, transform=transform, **kwargs)
+    train = open_event_split(name, cls, path, train=True, transform=transform, **kwargs)
+    test = open_event_split(name, cls, path, train=False, transform=transform, **kwargs)
     labels = None if label_pos is None else [s[label_pos] for s in train.samples]
     train_idx, val_idx = carve_val(len(train), val_fraction, seed, labels=labels)
     return (TimeMajorDataset(Subset(train, train_idx.tolist())),
@@ -184,7 +185,8 @@ def build_gen1(root: Root, T: int = 5, window_us: int = 50_000, normalize: bool 
     tf = ToEventHistogram(Gen1.sensor_size, n_bins=T, window_us=window_us, normalize=normalize)
     target = Gen1Target(Gen1.sensor_size)
     return tuple(  # type: ignore[return-value]
-        _DetectionFrames(_open("gen1", Gen1, path, split=s, window_us=window_us, transform=tf, target_transform=target))
+        _DetectionFrames(open_event_split("gen1", Gen1, path, split=s, window_us=window_us, transform=tf,
+                                          target_transform=target))
         for s in ("train", "val", "test"))
 
 
@@ -199,10 +201,10 @@ def build_mvsec(root: Root, T: int = 5, window_us: int = 50_000, binarize: bool 
     block); ``test`` is ``test_sequences`` (outdoor_day1, as in the spiking depth papers)."""
     path = require_root("mvsec", root, EVENT_LAYOUTS["mvsec"])
     common = dict(window_us=window_us, camera=camera, depth_kind=depth_kind, crop=crop)
-    train = _open("mvsec", MVSEC, path, sequences=tuple(train_sequences), **common)
+    train = open_event_split("mvsec", MVSEC, path, sequences=tuple(train_sequences), **common)
     tf = ToCumulativeFrames(train.sensor_size, n_steps=T, window_us=window_us, binarize=binarize)
     train.transform = tf
-    test = _open("mvsec", MVSEC, path, sequences=tuple(test_sequences), transform=tf, **common)
+    test = open_event_split("mvsec", MVSEC, path, sequences=tuple(test_sequences), transform=tf, **common)
     train_idx, val_idx = carve_val(len(train), val_fraction, 0, contiguous=True)
     return (_DenseFrames(Subset(train, train_idx.tolist())), _DenseFrames(Subset(train, val_idx.tolist())),
             _DenseFrames(test))

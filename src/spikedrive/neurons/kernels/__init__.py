@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from ..dispatch import register_kernel
-from .cpu import cpu_kernel_error, cpu_ops, cpu_tensor_supported
+from .cpu import _CPU_DTYPES, cpu_kernel_error, cpu_ops, cpu_tensor_supported
 from .fused import fused_ilif, fused_lif, ilif_supported, lif_supported
 from .triton_kernels import triton_ops, triton_tensor_supported
 
@@ -56,7 +56,8 @@ def _explain(backend: str, tensor_ok, params_ok, x: torch.Tensor, params: dict[s
         error = cpu_kernel_error() if x.device.type == "cpu" else None
         if error is not None:
             return f"the fused CPU neuron kernel is not available ({error})"
-        return f"it runs float32/float64/bfloat16/float16 CPU tensors, not {x.dtype} on {x.device}"
+        dtypes = "/".join(str(d).removeprefix("torch.") for d in _CPU_DTYPES)
+        return f"it runs {dtypes} CPU tensors, not {x.dtype} on {x.device}"
     try:
         triton_ops()
     except RuntimeError as err:

@@ -75,7 +75,6 @@ class _FusedLIF(torch.autograd.Function):
         ctx.set_materialize_grads(False)
         ctx.save_for_backward(x, v_init)
         ctx.ops = ops
-        ctx.tau_dtype = None if inv_tau_tensor is None else inv_tau_tensor.dtype
         ctx.args = (inv_tau, v_threshold, v_rest, hard_reset, decay_input, detach_reset, *code)
         return spikes, v_final
 
@@ -89,7 +88,7 @@ class _FusedLIF(torch.autograd.Function):
         return (
             grad_x,
             grad_v_init.view(v_init.shape) if ctx.needs_input_grad[1] else None,
-            grad_tau.to(ctx.tau_dtype) if need_tau else None,
+            grad_tau if need_tau else None,  # autograd casts it to tau's dtype
             *([None] * 9),
         )
 
